@@ -1,0 +1,1 @@
+"""Slotgate: global concurrency limits and rate limits."""

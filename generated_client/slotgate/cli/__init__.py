@@ -1,0 +1,5 @@
+"""The `slotgate` command."""
+
+from slotgate.cli.main import app, main
+
+__all__ = ["app", "main"]

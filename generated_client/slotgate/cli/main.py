@@ -1,0 +1,14 @@
+"""`slotgate`: the command's entry point and its command groups."""
+
+from __future__ import annotations
+
+import typer
+
+from slotgate.cli import server
+
+app = typer.Typer(no_args_is_help=True, help="Slotgate: global concurrency limits and rate limits.")
+app.add_typer(server.app, name="server")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,95 @@
+"""The application factory: `uvicorn --factory slotgate_server.app:create_app`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import functools
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from connexion import AsyncApp
+from connexion.exceptions import ProblemException
+from connexion.middleware import ConnexionMiddleware
+from connexion.options import SwaggerUIOptions
+from starlette.exceptions import HTTPException
+
+from slotgate_server import auth, errors
+from slotgate_server.metrics import Metrics
+from slotgate_server.services import leases
+from slotgate_server.settings import Settings
+from slotgate_server.state import ServerState
+from slotgate_server.store.database import Database
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> AsyncApp:
+    settings = settings or Settings.from_env()
+    app = AsyncApp(
+        __name__,
+        lifespan=functools.partial(lifespan, settings=settings),
+        security_map={"bearer": auth.bearer_handler(settings.api_keys)},
+        swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
+    )
+    app.add_api(load_spec(with_security=settings.access_control), strict_validation=True)
+    app.add_error_handler(errors.SlotgateError, errors.render_slotgate_error)
+    app.add_error_handler(ProblemException, errors.render_http_error)
+    app.add_error_handler(HTTPException, errors.render_http_error)
+    app.add_error_handler(Exception, errors.render_unexpected_error)
+    return app
+
+
+def spec_path() -> Path:
+    packaged = resources.files("slotgate_server") / "openapi.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "openapi.yaml"  # a source checkout
+
+
+def load_spec(*, with_security: bool) -> dict[str, Any]:
+    """openapi.yaml as a dict; a server without API keys drops its security requirements."""
+    spec: dict[str, Any] = yaml.safe_load(spec_path().read_text())
+    if with_security:
+        return spec
+    spec = copy.deepcopy(spec)
+    spec.pop("security", None)
+    for path_item in spec["paths"].values():
+        for operation in path_item.values():
+            if isinstance(operation, dict):
+                operation.pop("security", None)
+    return spec
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app: ConnexionMiddleware, *, settings: Settings) -> AsyncIterator[dict[str, Any]]:
+    db = Database(settings.database_url)
+    await db.migrate()
+    server = ServerState(settings=settings, db=db, metrics=Metrics())
+    sweeper = asyncio.create_task(sweep_forever(server), name="slotgate-lease-sweep")
+    try:
+        yield {"slotgate": server}
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await db.dispose()
+
+
+async def sweep_forever(server: ServerState) -> None:
+    """Reclaim expired leases every SLOTGATE_LEASE_SWEEP_SECONDS. Acquires also reclaim on the
+    spot, so a slow or failing sweep delays nothing but the slot counts people read."""
+    while True:
+        await asyncio.sleep(server.settings.lease_sweep_seconds)
+        try:
+            reclaimed = await leases.sweep(server)
+        except Exception:
+            logger.exception("The lease sweep failed; it runs again in %s s", server.settings.lease_sweep_seconds)
+        else:
+            if reclaimed:
+                logger.info("Reclaimed %d expired lease(s)", reclaimed)

@@ -1,0 +1,172 @@
+"""The server's error vocabulary and its one mapping to RFC 9457 problem responses."""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+
+from slotgate_server import slots
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class SlotgateError(Exception):
+    """Base of every error the server answers deliberately."""
+
+    status = 500
+    slug = "internal"
+    title = "Internal Server Error"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidRequest(SlotgateError):
+    status, slug, title = 400, "invalid-request", "Bad Request"
+
+
+class Unauthorized(SlotgateError):
+    status, slug, title = 401, "unauthorized", "Unauthorized"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="slotgate"'}
+
+
+class Forbidden(SlotgateError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(SlotgateError):
+    status, slug, title = 404, "not-found", "Not Found"
+
+
+class MissingLimits(NotFound):
+    slug, title = "missing-limits", "Missing limits"
+
+    def __init__(self, missing_names: list[str]) -> None:
+        quoted = ", ".join(repr(name) for name in missing_names)
+        noun = "limit is" if len(missing_names) == 1 else "limits are"
+        super().__init__(
+            f"No {noun} named {quoted}; limits are never created implicitly, create them first. Nothing was taken.",
+            missing_names=missing_names,
+        )
+
+
+class Conflict(SlotgateError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class LeaseGone(SlotgateError):
+    status, slug, title = 410, "lease-gone", "Lease gone"
+
+
+class Unsatisfiable(SlotgateError):
+    status, slug, title = 422, "unsatisfiable", "Unsatisfiable request"
+
+
+class SlotsUnavailable(SlotgateError):
+    status, slug, title = 423, "slots-unavailable", "Slots unavailable"
+
+    def __init__(self, detail: str, *, retry_after_seconds: float, blocking_names: list[str]) -> None:
+        super().__init__(detail, retry_after_seconds=retry_after_seconds, blocking_names=blocking_names)
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(slots.retry_after_header(self.retry_after_seconds))}
+
+
+class StoreUnavailable(SlotgateError):
+    status, slug, title = 503, "store-unavailable", "Store unavailable"
+
+
+# Errors raised by the framework (validation, routing, authentication) keep their status and
+# detail but take the same `type` vocabulary as ours.
+_SLUG_BY_STATUS = {
+    400: "invalid-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    415: "unsupported-media-type",
+}
+
+
+def problem_body(*, status: int, slug: str, title: str, detail: str, **extensions: Any) -> dict[str, Any]:
+    return {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail, **extensions}
+
+
+def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> ConnexionResponse:
+    return ConnexionResponse(
+        status_code=status,
+        mimetype=PROBLEM_MEDIA_TYPE,
+        content_type=PROBLEM_MEDIA_TYPE,
+        body=json.dumps(body),
+        headers=headers or {},
+    )
+
+
+def render_slotgate_error(_request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    assert isinstance(error, SlotgateError)
+    if error.status >= 500:
+        logger.error("%s: %s", error.title, error.detail)
+    body = problem_body(
+        status=error.status, slug=error.slug, title=error.title, detail=error.detail, **error.extensions
+    )
+    return problem_response(error.status, body, error.headers)
+
+
+def render_http_error(_request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    assert isinstance(error, HTTPException)
+    status = error.status_code
+    detail = getattr(error, "detail", None) or "The request could not be processed."
+    slug = _SLUG_BY_STATUS.get(status, "client-error" if status < 500 else "internal")
+    title = getattr(error, "title", None) or _default_title(status)
+    headers = dict(error.headers or {})
+    if status == 401:
+        headers.update(Unauthorized("").headers)
+        if detail == "No authorization token provided":
+            detail = "This operation needs an API key: send it as 'Authorization: Bearer <key>'."
+    return problem_response(status, problem_body(status=status, slug=slug, title=title, detail=str(detail)), headers)
+
+
+def render_unexpected_error(_request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    if is_store_outage(error):
+        logger.error("The database did not answer: %s", error)
+        body = problem_body(
+            status=503,
+            slug="store-unavailable",
+            title="Store unavailable",
+            detail="The database did not answer; retry shortly.",
+        )
+        return problem_response(503, body, {"Retry-After": "1"})
+    logger.exception("Unexpected error", exc_info=error)
+    body = problem_body(status=500, slug="internal", title="Internal Server Error", detail="An unexpected error occurred; it has been logged.")
+    return problem_response(500, body)
+
+
+def is_store_outage(error: BaseException) -> bool:
+    return isinstance(error, (OperationalError, InterfaceError, ConnectionError, TimeoutError))
+
+
+def _default_title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

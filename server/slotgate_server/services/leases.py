@@ -1,0 +1,125 @@
+"""Concurrency leases: acquire, read, renew, release, list, and the expiry sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from slotgate_server import clock, slots
+from slotgate_server.errors import InvalidRequest, LeaseGone, NotFound
+from slotgate_server.services.admission import free_slots, reclaim_expired, take_slots
+from slotgate_server.services.limits import read as read_limit
+from slotgate_server.state import ServerState
+from slotgate_server.store import leases as lease_store
+from slotgate_server.store.records import LeaseRecord, LimitRecord
+
+
+def _check_duration(server: ServerState, duration: float) -> None:
+    settings = server.settings
+    if not settings.min_lease_seconds <= duration <= settings.max_lease_seconds:
+        raise InvalidRequest(
+            f"lease_duration must be between {settings.min_lease_seconds:g} and "
+            f"{settings.max_lease_seconds:g} seconds on this server, not {duration:g}; renew a long lease instead."
+        )
+
+
+async def acquire(
+    server: ServerState, *, names: Sequence[str], slots_each: int, duration: float | None, holder: str
+) -> LeaseRecord:
+    lease_duration = server.settings.default_lease_seconds if duration is None else duration
+    _check_duration(server, lease_duration)
+
+    async def record_lease(
+        conn: AsyncConnection, records: list[LimitRecord], admission: slots.Admission, now: float
+    ) -> LeaseRecord:
+        counted = {record.id: admission.counted[record.name] for record in records}
+        return await lease_store.insert_lease(
+            conn, names=names, slots_each=slots_each, holder=holder, duration=lease_duration, counted=counted, now=now
+        )
+
+    return await take_slots(server, names=names, requested=slots_each, mode="concurrency", grant=record_lease)
+
+
+def _not_found(lease_id: str) -> NotFound:
+    return NotFound(f"There is no lease {lease_id!r}; it may never have existed, or ended long ago.")
+
+
+def _gone(lease: LeaseRecord) -> LeaseGone:
+    if lease.end_reason == "released":
+        return LeaseGone(
+            f"The lease was released at {clock.iso(lease.ended_at or 0.0)}; its slots are free. Acquire a new lease."
+        )
+    return LeaseGone(f"The lease expired at {clock.iso(lease.expires_at)} and its slots were freed; acquire a new lease.")
+
+
+async def read(server: ServerState, *, lease_id: str) -> LeaseRecord:
+    async with server.db.reading() as conn:
+        lease = await lease_store.get_lease(conn, lease_id=lease_id)
+    if lease is None:
+        raise _not_found(lease_id)
+    if lease.ended_at is not None or lease.expired(clock.now()):
+        raise _gone(lease)
+    return lease
+
+
+async def _lock_open(conn: AsyncConnection, *, lease_id: str, now: float) -> tuple[LeaseRecord, LeaseRecord | None]:
+    """The lease, locked, and what ended it if it is not open. An expired lease is reclaimed
+    here, so that the answer and the slot counts agree."""
+    lease = await lease_store.get_lease(conn, lease_id=lease_id, lock=True)
+    if lease is None:
+        raise _not_found(lease_id)
+    if lease.ended_at is not None:
+        return lease, lease
+    if lease.expired(now):
+        await free_slots(conn, ended=[lease], reason="expired", now=now)
+        return lease, replace(lease, ended_at=now, end_reason="expired")
+    return lease, None
+
+
+async def release(server: ServerState, *, lease_id: str) -> None:
+    now = clock.now()
+    async with server.db.transaction() as conn:
+        lease, ended = await _lock_open(conn, lease_id=lease_id, now=now)
+        if ended is None:
+            await free_slots(conn, ended=[lease], reason="released", now=now)
+    if ended is not None:
+        raise _gone(ended)
+
+
+async def renew(server: ServerState, *, lease_id: str, duration: float | None) -> LeaseRecord:
+    now = clock.now()
+    async with server.db.transaction() as conn:
+        lease, ended = await _lock_open(conn, lease_id=lease_id, now=now)
+        if ended is None:
+            new_duration = lease.lease_duration if duration is None else duration
+            _check_duration(server, new_duration)
+            await lease_store.extend(conn, token=lease.fencing_token, duration=new_duration, now=now)
+            renewed = replace(lease, expires_at=now + new_duration, lease_duration=new_duration)
+    if ended is not None:
+        raise _gone(ended)
+    return renewed
+
+
+async def list_on_limit(
+    server: ServerState, *, name: str, after: str | None, page_size: int
+) -> tuple[list[LeaseRecord], str | None]:
+    limit = await read_limit(server, name=name)
+    async with server.db.reading() as conn:
+        found = await lease_store.list_open_on_limit(
+            conn, limit_id=limit.id, after_token=int(after) if after else None, page_size=page_size + 1
+        )
+    page = found[:page_size]
+    return page, (str(page[-1].fencing_token) if len(found) > page_size else None)
+
+
+async def sweep(server: ServerState) -> int:
+    """Reclaim every expired lease and forget ended ones past the history window."""
+    reclaimed = total = await reclaim_expired(server)
+    while reclaimed:
+        reclaimed = await reclaim_expired(server)
+        total += reclaimed
+    async with server.db.transaction() as conn:
+        await lease_store.purge_ended(conn, ended_before=clock.now() - server.settings.lease_history_seconds)
+    return total

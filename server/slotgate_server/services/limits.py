@@ -1,0 +1,70 @@
+"""Limit configuration: create, read, list, change, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from slotgate_server import clock
+from slotgate_server.errors import NotFound
+from slotgate_server.state import ServerState
+from slotgate_server.store import limits as limit_store
+from slotgate_server.store.records import LimitRecord
+
+
+def _not_found(name: str) -> NotFound:
+    return NotFound(f"There is no limit named {name!r}; list them with GET /api/v1/limits.")
+
+
+async def create(server: ServerState, *, name: str, config: Mapping[str, Any]) -> LimitRecord:
+    async with server.db.transaction() as conn:
+        return await limit_store.insert_limit(conn, name=name, config=config, now=clock.now())
+
+
+async def read(server: ServerState, *, name: str) -> LimitRecord:
+    async with server.db.reading() as conn:
+        record = await limit_store.get_limit(conn, name=name)
+    if record is None:
+        raise _not_found(name)
+    return record
+
+
+async def list_page(
+    server: ServerState, *, name_prefix: str | None, active: bool | None, after: str | None, page_size: int
+) -> tuple[list[LimitRecord], str | None]:
+    """One page of limits in name order, and the cursor of the next page (None on the last)."""
+    async with server.db.reading() as conn:
+        records = await limit_store.list_limits(
+            conn, name_prefix=name_prefix, active=active, after=after, page_size=page_size + 1
+        )
+    page = records[:page_size]
+    return page, (page[-1].name if len(records) > page_size else None)
+
+
+async def update(server: ServerState, *, name: str, changes: Mapping[str, Any]) -> LimitRecord:
+    async with server.db.transaction() as conn:
+        record = await limit_store.update_config(conn, name=name, config=changes, now=clock.now())
+    if record is None:
+        raise _not_found(name)
+    return record
+
+
+async def upsert(server: ServerState, *, name: str, config: Mapping[str, Any]) -> tuple[LimitRecord, bool]:
+    """Give the limit exactly this configuration; returns it and whether it was created."""
+    full = {"slot_decay_per_second": 0.0, "active": True, **config}
+    now = clock.now()
+    async with server.db.transaction() as conn:
+        created = await limit_store.insert_limit_if_absent(conn, name=name, config=full, now=now)
+        if created is not None:
+            return created, True
+        updated = await limit_store.update_config(conn, name=name, config=full, now=now)
+    if updated is None:  # deleted between the two statements
+        raise _not_found(name)
+    return updated, False
+
+
+async def delete(server: ServerState, *, name: str) -> None:
+    async with server.db.transaction() as conn:
+        deleted = await limit_store.delete_limit(conn, name=name)
+    if not deleted:
+        raise _not_found(name)

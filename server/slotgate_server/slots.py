@@ -1,0 +1,200 @@
+"""All slot arithmetic: decay, admission, retry hints and occupancy averages.
+
+Pure functions on plain values. The store keeps, per limit, the number of occupied slots
+as of a moment (`SlotState`); everything else is derived from it here. Decay is exact: the
+occupied value keeps its fraction and is re-based only when slots are taken or given back,
+never by a denial or an unrelated write.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+# Float arithmetic on decayed values leaves crumbs such as 1e-15 slots. A request that fits
+# to within this many slots is admitted, so that a caller arriving exactly on time passes.
+SLOT_TOLERANCE = 1e-9
+
+# The shortest wait ever hinted: a retry sooner than this only adds load.
+MIN_RETRY_SECONDS = 0.01
+
+# Until a limit's first release shows how long its slots are held, leases are expected to
+# hold them this long.
+DEFAULT_OCCUPANCY_SECONDS = 1.0
+
+# How much a new sample moves the average occupancy: recent behaviour counts most.
+OCCUPANCY_SAMPLE_WEIGHT = 0.2
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """`occupied` slots as of `at` (seconds since the epoch)."""
+
+    occupied: float
+    at: float
+
+
+@dataclass(frozen=True)
+class LimitView:
+    """What admission needs to know about one limit."""
+
+    name: str
+    limit: int
+    decay_per_second: float
+    active: bool
+    state: SlotState
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One open lease's slots on a limit, as the retry hint sees it."""
+
+    slots: int
+    held_for: float
+    expires_in: float
+
+
+@dataclass(frozen=True)
+class Admission:
+    granted: bool
+    # Limits that lacked slots (empty when granted).
+    blocking: tuple[str, ...]
+    # The new state of each limit that was occupied (only when granted; inactive limits
+    # are never occupied).
+    taken: dict[str, SlotState]
+    # Slots counted on each named limit: `requested` on active ones, 0 on inactive ones.
+    counted: dict[str, int]
+
+
+def occupied_now(state: SlotState, *, decay_per_second: float, now: float) -> float:
+    """Occupied slots at `now`, decay applied; never negative."""
+    elapsed = max(0.0, now - state.at)
+    return max(0.0, state.occupied - decay_per_second * elapsed)
+
+
+def fits(*, occupied: float, requested: int, limit: int) -> bool:
+    return occupied + requested <= limit + SLOT_TOLERANCE
+
+
+def take(state: SlotState, *, requested: int, decay_per_second: float, now: float) -> SlotState:
+    return SlotState(occupied_now(state, decay_per_second=decay_per_second, now=now) + requested, now)
+
+
+def give_back(state: SlotState, *, released: int, decay_per_second: float, now: float) -> SlotState:
+    remaining = occupied_now(state, decay_per_second=decay_per_second, now=now) - released
+    return SlotState(max(0.0, remaining), now)
+
+
+def too_large(limits: Iterable[LimitView], *, requested: int) -> list[str]:
+    """Active limits that could never grant `requested` slots, however long one waited."""
+    return [view.name for view in limits if view.active and requested > view.limit]
+
+
+def admit(limits: Sequence[LimitView], *, requested: int, now: float) -> Admission:
+    """All or nothing: grant `requested` slots on every active limit, or on none."""
+    blocking = tuple(
+        view.name
+        for view in limits
+        if view.active
+        and not fits(
+            occupied=occupied_now(view.state, decay_per_second=view.decay_per_second, now=now),
+            requested=requested,
+            limit=view.limit,
+        )
+    )
+    counted = {view.name: requested if view.active else 0 for view in limits}
+    if blocking:
+        return Admission(granted=False, blocking=blocking, taken={}, counted=counted)
+    taken = {
+        view.name: take(view.state, requested=requested, decay_per_second=view.decay_per_second, now=now)
+        for view in limits
+        if view.active
+    }
+    return Admission(granted=True, blocking=(), taken=taken, counted=counted)
+
+
+def decay_wait(view: LimitView, *, requested: int, now: float) -> float:
+    """Exact seconds until `requested` slots have drained free on a decaying limit."""
+    occupied = occupied_now(view.state, decay_per_second=view.decay_per_second, now=now)
+    excess = occupied + requested - view.limit
+    if excess <= SLOT_TOLERANCE:
+        return 0.0
+    return excess / view.decay_per_second
+
+
+def occupancy_wait(
+    view: LimitView,
+    *,
+    requested: int,
+    now: float,
+    holds: Sequence[Hold],
+    avg_occupancy_seconds: float | None,
+    max_wait: float,
+) -> float:
+    """Estimated seconds until open leases give back enough slots, bounded by `max_wait`.
+
+    Each lease is expected to end after the average occupancy, and at the latest when it
+    expires; leases are counted off in the order they are expected to end.
+    """
+    occupied = occupied_now(view.state, decay_per_second=view.decay_per_second, now=now)
+    needed = occupied + requested - view.limit
+    if needed <= SLOT_TOLERANCE:
+        return 0.0
+    average = DEFAULT_OCCUPANCY_SECONDS if avg_occupancy_seconds is None else avg_occupancy_seconds
+    overdue_wait = max(MIN_RETRY_SECONDS, 0.1 * average)
+    freed = 0.0
+    for expected_end, slots in sorted(_expected_ends(holds, average)):
+        freed += slots
+        if freed >= needed - SLOT_TOLERANCE:
+            wait = expected_end if expected_end > 0 else overdue_wait
+            return min(max_wait, max(MIN_RETRY_SECONDS, wait))
+    # The open leases do not account for the occupied slots (they drain by decay, or
+    # leases are being reclaimed): fall back to the bound.
+    return max_wait
+
+
+def _expected_ends(holds: Iterable[Hold], average: float) -> Iterable[tuple[float, int]]:
+    for hold in holds:
+        yield min(hold.expires_in, average - hold.held_for), hold.slots
+
+
+def retry_wait(
+    view: LimitView,
+    *,
+    requested: int,
+    now: float,
+    holds: Sequence[Hold],
+    avg_occupancy_seconds: float | None,
+    max_wait: float,
+) -> float:
+    """The wait to hint for one blocking limit.
+
+    On a decaying limit the drain gives an exact answer (open leases may free slots sooner);
+    otherwise the estimate from open leases applies.
+    """
+    estimate = occupancy_wait(
+        view,
+        requested=requested,
+        now=now,
+        holds=holds,
+        avg_occupancy_seconds=avg_occupancy_seconds,
+        max_wait=max_wait,
+    )
+    if view.decay_per_second <= 0:
+        return estimate
+    exact = max(MIN_RETRY_SECONDS, decay_wait(view, requested=requested, now=now))
+    return min(exact, estimate) if holds else exact
+
+
+def retry_after_header(seconds: float) -> int:
+    """Whole seconds for the `Retry-After` header: the precise wait, rounded up."""
+    return max(0, math.ceil(seconds - SLOT_TOLERANCE))
+
+
+def updated_average(previous: float | None, sample: float) -> float:
+    """The occupancy average after one more lease was released after `sample` seconds."""
+    sample = max(0.0, sample)
+    if previous is None:
+        return sample
+    return previous + OCCUPANCY_SAMPLE_WEIGHT * (sample - previous)

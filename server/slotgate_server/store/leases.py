@@ -1,0 +1,155 @@
+"""Queries on leases. They run inside the caller's transaction and never commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from slotgate_server import slots
+from slotgate_server.store.records import LeaseRecord
+from slotgate_server.store.tables import lease_limits, leases
+
+
+def _record(row: Row[Any]) -> LeaseRecord:
+    return LeaseRecord(
+        fencing_token=row.fencing_token,
+        id=row.id,
+        names=list(row.names),
+        slots=row.slots,
+        holder=row.holder,
+        lease_duration=row.lease_duration,
+        created=row.created,
+        expires_at=row.expires_at,
+        ended_at=row.ended_at,
+        end_reason=row.end_reason,
+    )
+
+
+async def insert_lease(
+    conn: AsyncConnection,
+    *,
+    names: Sequence[str],
+    slots_each: int,
+    holder: str,
+    duration: float,
+    counted: Mapping[str, int],
+    now: float,
+) -> LeaseRecord:
+    """A new lease counting `counted[limit_id]` slots on each limit."""
+    values = {
+        "id": str(uuid.uuid4()),
+        "names": list(names),
+        "slots": slots_each,
+        "holder": holder,
+        "lease_duration": duration,
+        "created": now,
+        "expires_at": now + duration,
+    }
+    token = (await conn.execute(insert(leases).values(**values).returning(leases.c.fencing_token))).scalar_one()
+    await conn.execute(
+        insert(lease_limits),
+        [{"lease_token": token, "limit_id": limit_id, "slots": n} for limit_id, n in counted.items()],
+    )
+    return LeaseRecord(fencing_token=token, ended_at=None, end_reason=None, **values)
+
+
+async def get_lease(conn: AsyncConnection, *, lease_id: str, lock: bool = False) -> LeaseRecord | None:
+    query = select(leases).where(leases.c.id == lease_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return _record(row) if row else None
+
+
+async def counted_slots(conn: AsyncConnection, *, tokens: Sequence[int]) -> dict[str, int]:
+    """Slots the given leases count, summed per limit id."""
+    rows = await conn.execute(
+        select(lease_limits.c.limit_id, lease_limits.c.slots).where(lease_limits.c.lease_token.in_(tokens))
+    )
+    totals: dict[str, int] = defaultdict(int)
+    for limit_id, n in rows:
+        totals[limit_id] += n
+    return dict(totals)
+
+
+async def end_leases(conn: AsyncConnection, *, tokens: Sequence[int], reason: str, now: float) -> None:
+    await conn.execute(
+        update(leases).where(leases.c.fencing_token.in_(tokens)).values(ended_at=now, end_reason=reason)
+    )
+
+
+async def extend(conn: AsyncConnection, *, token: int, duration: float, now: float) -> None:
+    await conn.execute(
+        update(leases)
+        .where(leases.c.fencing_token == token)
+        .values(expires_at=now + duration, lease_duration=duration)
+    )
+
+
+def _open_on(limit_ids: Iterable[str]) -> Any:
+    return select(lease_limits.c.lease_token).where(lease_limits.c.limit_id.in_(list(limit_ids)))
+
+
+async def lock_expired(
+    conn: AsyncConnection, *, now: float, batch: int, limit_ids: Iterable[str] | None = None
+) -> list[LeaseRecord]:
+    """Open leases past their expiry, locked; leases another transaction holds are skipped
+    (it is releasing or reclaiming them)."""
+    query = (
+        select(leases)
+        .where(leases.c.ended_at.is_(None), leases.c.expires_at <= now)
+        .order_by(leases.c.expires_at)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    if limit_ids is not None:
+        query = query.where(leases.c.fencing_token.in_(_open_on(limit_ids)))
+    return [_record(row) for row in await conn.execute(query)]
+
+
+async def any_expired(conn: AsyncConnection, *, now: float, limit_ids: Iterable[str]) -> bool:
+    query = (
+        select(leases.c.fencing_token)
+        .where(leases.c.ended_at.is_(None), leases.c.expires_at <= now)
+        .where(leases.c.fencing_token.in_(_open_on(limit_ids)))
+        .limit(1)
+    )
+    return (await conn.execute(query)).first() is not None
+
+
+async def holds_on(conn: AsyncConnection, *, limit_ids: Iterable[str], now: float) -> dict[str, list[slots.Hold]]:
+    """The slots each open lease holds on each of the given limits."""
+    rows = await conn.execute(
+        select(lease_limits.c.limit_id, lease_limits.c.slots, leases.c.created, leases.c.expires_at)
+        .join(leases, leases.c.fencing_token == lease_limits.c.lease_token)
+        .where(lease_limits.c.limit_id.in_(list(limit_ids)), leases.c.ended_at.is_(None), lease_limits.c.slots > 0)
+    )
+    holds: dict[str, list[slots.Hold]] = defaultdict(list)
+    for limit_id, n, created, expires_at in rows:
+        holds[limit_id].append(slots.Hold(slots=n, held_for=now - created, expires_in=expires_at - now))
+    return holds
+
+
+async def list_open_on_limit(
+    conn: AsyncConnection, *, limit_id: str, after_token: int | None, page_size: int
+) -> list[LeaseRecord]:
+    query = (
+        select(leases)
+        .join(lease_limits, leases.c.fencing_token == lease_limits.c.lease_token)
+        .where(lease_limits.c.limit_id == limit_id, leases.c.ended_at.is_(None))
+        .order_by(leases.c.fencing_token)
+        .limit(page_size)
+    )
+    if after_token is not None:
+        query = query.where(leases.c.fencing_token > after_token)
+    return [_record(row) for row in await conn.execute(query)]
+
+
+async def purge_ended(conn: AsyncConnection, *, ended_before: float) -> int:
+    result = await conn.execute(delete(leases).where(leases.c.ended_at < ended_before))
+    return result.rowcount

@@ -1,0 +1,165 @@
+"""Queries on limits. They run inside the caller's transaction and never commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from slotgate_server import slots
+from slotgate_server.errors import Conflict
+from slotgate_server.store.records import LimitRecord
+from slotgate_server.store.tables import lease_limits, leases, limits
+
+# Configuration fields as the API names them, and their columns.
+CONFIG_COLUMNS = {"limit": "slot_limit", "slot_decay_per_second": "slot_decay_per_second", "active": "active"}
+
+_open_leases = (
+    select(func.count())
+    .select_from(lease_limits.join(leases, leases.c.fencing_token == lease_limits.c.lease_token))
+    .where(lease_limits.c.limit_id == limits.c.id, leases.c.ended_at.is_(None))
+    .scalar_subquery()
+    .label("open_leases")
+)
+
+
+def _record(row: Row[Any]) -> LimitRecord:
+    return LimitRecord(
+        id=row.id,
+        name=row.name,
+        limit=row.slot_limit,
+        slot_decay_per_second=row.slot_decay_per_second,
+        active=row.active,
+        state=slots.SlotState(occupied=row.occupied, at=row.occupied_at),
+        denied_slots=row.denied_slots,
+        avg_occupancy_seconds=row.avg_occupancy_seconds,
+        open_leases=row.open_leases,
+        created=row.created,
+        updated=row.updated,
+    )
+
+
+def _new_limit(*, name: str, config: Mapping[str, Any], now: float) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "name": name,
+        "slot_limit": config["limit"],
+        "slot_decay_per_second": float(config.get("slot_decay_per_second", 0.0)),
+        "active": config.get("active", True),
+        "occupied": 0.0,
+        "occupied_at": now,
+        "denied_slots": 0,
+        "avg_occupancy_seconds": None,
+        "created": now,
+        "updated": now,
+    }
+
+
+async def insert_limit(conn: AsyncConnection, *, name: str, config: Mapping[str, Any], now: float) -> LimitRecord:
+    try:
+        await conn.execute(insert(limits).values(**_new_limit(name=name, config=config, now=now)))
+    except IntegrityError:
+        raise Conflict(f"A limit named {name!r} already exists; PATCH or PUT it to change it.") from None
+    record = await get_limit(conn, name=name)
+    assert record is not None
+    return record
+
+
+async def insert_limit_if_absent(
+    conn: AsyncConnection, *, name: str, config: Mapping[str, Any], now: float
+) -> LimitRecord | None:
+    """The new limit, or None when one of that name exists (also when a concurrent
+    transaction creates it first)."""
+    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(limits).values(**_new_limit(name=name, config=config, now=now))
+    result = await conn.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+    return await get_limit(conn, name=name) if result.rowcount else None
+
+
+async def get_limit(conn: AsyncConnection, *, name: str) -> LimitRecord | None:
+    row = (await conn.execute(select(limits, _open_leases).where(limits.c.name == name))).first()
+    return _record(row) if row else None
+
+
+async def list_limits(
+    conn: AsyncConnection,
+    *,
+    name_prefix: str | None,
+    active: bool | None,
+    after: str | None,
+    page_size: int,
+) -> list[LimitRecord]:
+    query = select(limits, _open_leases).order_by(limits.c.name).limit(page_size)
+    if name_prefix:
+        query = query.where(limits.c.name.startswith(name_prefix, autoescape=True))
+    if active is not None:
+        query = query.where(limits.c.active == active)
+    if after is not None:
+        query = query.where(limits.c.name > after)
+    return [_record(row) for row in await conn.execute(query)]
+
+
+async def update_config(
+    conn: AsyncConnection, *, name: str, config: Mapping[str, Any], now: float
+) -> LimitRecord | None:
+    """Change configuration fields only: the slot state and counters are left alone."""
+    values: dict[str, Any] = {CONFIG_COLUMNS[field]: value for field, value in config.items()}
+    if "slot_decay_per_second" in values:
+        values["slot_decay_per_second"] = float(values["slot_decay_per_second"])
+        # The drain so far happened at the old rate: re-base the state before the rate changes.
+        current = await lock_limits(conn, names=[name])
+        if current:
+            values["occupied"] = slots.occupied_now(
+                current[0].state, decay_per_second=current[0].slot_decay_per_second, now=now
+            )
+            values["occupied_at"] = now
+    result = await conn.execute(update(limits).where(limits.c.name == name).values(updated=now, **values))
+    if result.rowcount == 0:
+        return None
+    return await get_limit(conn, name=name)
+
+
+async def delete_limit(conn: AsyncConnection, *, name: str) -> bool:
+    result = await conn.execute(delete(limits).where(limits.c.name == name))
+    return result.rowcount > 0
+
+
+async def lock_limits(conn: AsyncConnection, *, names: Iterable[str]) -> list[LimitRecord]:
+    """The named limits, locked for update in name order (one order for every caller, so two
+    callers naming the same limits never deadlock)."""
+    query = select(limits, _open_leases).where(limits.c.name.in_(list(names))).order_by(limits.c.name)
+    return [_record(row) for row in await conn.execute(query.with_for_update(of=limits))]
+
+
+async def lock_limits_by_id(conn: AsyncConnection, *, ids: Iterable[str]) -> list[LimitRecord]:
+    query = select(limits, _open_leases).where(limits.c.id.in_(list(ids))).order_by(limits.c.name)
+    return [_record(row) for row in await conn.execute(query.with_for_update(of=limits))]
+
+
+async def write_states(conn: AsyncConnection, *, states: Mapping[str, slots.SlotState]) -> None:
+    """Store new slot states, keyed by limit id."""
+    for limit_id, state in states.items():
+        await conn.execute(
+            update(limits).where(limits.c.id == limit_id).values(occupied=state.occupied, occupied_at=state.at)
+        )
+
+
+async def count_denial(conn: AsyncConnection, *, limit_ids: Sequence[str], slots_denied: int) -> None:
+    await conn.execute(
+        update(limits)
+        .where(limits.c.id.in_(list(limit_ids)))
+        .values(denied_slots=limits.c.denied_slots + slots_denied)
+    )
+
+
+async def write_averages(conn: AsyncConnection, *, averages: Mapping[str, float]) -> None:
+    for limit_id, average in averages.items():
+        await conn.execute(
+            update(limits).where(limits.c.id == limit_id).values(avg_occupancy_seconds=average)
+        )

@@ -1,0 +1,72 @@
+"""The tables. Times are seconds since the epoch (float) so that slot arithmetic is the same
+plain number on every store."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Boolean, Double, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a 64-bit identity.
+TokenType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class LimitRow(Base):
+    __tablename__ = "limits"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    slot_limit: Mapped[int] = mapped_column(Integer)
+    slot_decay_per_second: Mapped[float] = mapped_column(Double)
+    active: Mapped[bool] = mapped_column(Boolean)
+    # The slot state: `occupied` slots as of `occupied_at`; decay is applied on read.
+    occupied: Mapped[float] = mapped_column(Double, default=0.0)
+    occupied_at: Mapped[float] = mapped_column(Double)
+    denied_slots: Mapped[int] = mapped_column(BigInteger, default=0)
+    avg_occupancy_seconds: Mapped[float | None] = mapped_column(Double, nullable=True)
+    created: Mapped[float] = mapped_column(Double)
+    updated: Mapped[float] = mapped_column(Double)
+
+
+class LeaseRow(Base):
+    __tablename__ = "leases"
+    __table_args__ = (
+        Index("ix_leases_open_expiry", "ended_at", "expires_at"),
+        {"sqlite_autoincrement": True},  # never reuse a token, even after the newest lease is purged
+    )
+
+    # The fencing token is the row's auto-increment key: it is drawn after the limits' rows
+    # are locked, so a later grant on the same limit always carries a larger token.
+    fencing_token: Mapped[int] = mapped_column(TokenType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    names: Mapped[list[str]] = mapped_column(JSON)
+    slots: Mapped[int] = mapped_column(Integer)
+    holder: Mapped[str] = mapped_column(String(255))
+    lease_duration: Mapped[float] = mapped_column(Double)
+    created: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double)
+    ended_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class LeaseLimitRow(Base):
+    """Which limits a lease counts against, and by how many slots (0 on a limit that was
+    inactive when the lease was granted)."""
+
+    __tablename__ = "lease_limits"
+
+    lease_token: Mapped[int] = mapped_column(
+        TokenType, ForeignKey("leases.fencing_token", ondelete="CASCADE"), primary_key=True
+    )
+    limit_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("limits.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    slots: Mapped[int] = mapped_column(Integer)
+
+
+limits = LimitRow.__table__
+leases = LeaseRow.__table__
+lease_limits = LeaseLimitRow.__table__
