@@ -15,9 +15,10 @@ from typing import Any
 import yaml
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
-from connexion.middleware import ConnexionMiddleware
+from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from slotgate_server import auth, errors
 from slotgate_server.metrics import Metrics
@@ -38,11 +39,26 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
     )
     app.add_api(load_spec(with_security=settings.access_control), strict_validation=True)
+    app.add_middleware(AssumeJsonBody, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_error_handler(errors.SlotgateError, errors.render_slotgate_error)
     app.add_error_handler(ProblemException, errors.render_http_error)
     app.add_error_handler(HTTPException, errors.render_http_error)
     app.add_error_handler(Exception, errors.render_unexpected_error)
     return app
+
+
+class AssumeJsonBody:
+    """Connexion validates a body sent without a Content-Type as JSON; saying so in the request
+    makes the handler read it as JSON too (instead of as bytes)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in {"POST", "PUT", "PATCH"}:
+            if not any(key == b"content-type" for key, _ in scope["headers"]):
+                scope = {**scope, "headers": [*scope["headers"], (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
 
 
 def spec_path() -> Path:

@@ -78,8 +78,8 @@ async def insert_limit_if_absent(
     transaction creates it first)."""
     dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
     statement = dialect_insert(limits).values(**_new_limit(name=name, config=config, now=now))
-    result = await conn.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
-    return await get_limit(conn, name=name) if result.rowcount else None
+    inserted = await conn.execute(statement.on_conflict_do_nothing(index_elements=["name"]).returning(limits.c.id))
+    return await get_limit(conn, name=name) if inserted.first() else None
 
 
 async def get_limit(conn: AsyncConnection, *, name: str) -> LimitRecord | None:

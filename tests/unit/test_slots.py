@@ -1,0 +1,162 @@
+"""Properties of the slot arithmetic."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from slotgate_server import slots
+from slotgate_server.slots import Hold, LimitView, SlotState
+
+times = st.floats(min_value=0, max_value=1e6, allow_nan=False)
+gaps = st.floats(min_value=0, max_value=1e3, allow_nan=False)
+rates = st.floats(min_value=0, max_value=1e3, allow_nan=False)
+positive_rates = st.floats(min_value=1e-3, max_value=1e3, allow_nan=False)
+occupancies = st.floats(min_value=0, max_value=1e6, allow_nan=False)
+limit_sizes = st.integers(min_value=0, max_value=1000)
+requests = st.integers(min_value=1, max_value=1000)
+
+
+def view(limit: int, rate: float, state: SlotState, active: bool = True, name: str = "x") -> LimitView:
+    return LimitView(name=name, limit=limit, decay_per_second=rate, active=active, state=state)
+
+
+@given(occupancies, times, rates, gaps)
+def test_decay_is_exact_and_never_negative(occupied: float, at: float, rate: float, gap: float) -> None:
+    now = at + gap
+    value = slots.occupied_now(SlotState(occupied, at), decay_per_second=rate, now=now)
+    assert value >= 0
+    assert value == max(0.0, occupied - rate * (now - at))
+
+
+@given(occupancies, times, rates, gaps, gaps)
+def test_decay_only_drains(occupied: float, at: float, rate: float, first: float, second: float) -> None:
+    state = SlotState(occupied, at)
+    earlier = slots.occupied_now(state, decay_per_second=rate, now=at + first)
+    later = slots.occupied_now(state, decay_per_second=rate, now=at + first + second)
+    assert later <= earlier
+
+
+def test_decay_keeps_fractions() -> None:
+    state = slots.take(SlotState(0.0, 100.0), requested=1, decay_per_second=0.3, now=100.0)
+    assert math.isclose(slots.occupied_now(state, decay_per_second=0.3, now=101.0), 0.7, rel_tol=1e-12)
+    # A reader at a clock behind the last write sees no negative drain.
+    assert slots.occupied_now(state, decay_per_second=0.3, now=99.0) == 1.0
+
+
+@given(limit_sizes, rates, occupancies, times, requests, gaps)
+def test_admitted_never_exceeds_the_limit(
+    limit: int, rate: float, occupied: float, at: float, requested: int, gap: float
+) -> None:
+    admission = slots.admit([view(limit, rate, SlotState(occupied, at))], requested=requested, now=at + gap)
+    if admission.granted:
+        assert admission.taken["x"].occupied <= limit + slots.SLOT_TOLERANCE
+    else:
+        assert admission.taken == {}
+        assert admission.blocking == ("x",)
+
+
+@given(st.lists(st.tuples(limit_sizes, st.booleans(), occupancies), min_size=1, max_size=5), requests)
+def test_admission_is_all_or_nothing(specs: list[tuple[int, bool, float]], requested: int) -> None:
+    views = [view(limit, 0.0, SlotState(occ, 0.0), active, name=f"l{i}") for i, (limit, active, occ) in enumerate(specs)]
+    admission = slots.admit(views, requested=requested, now=1.0)
+    active = {v.name for v in views if v.active}
+    assert set(admission.taken) == (active if admission.granted else set())
+    assert admission.counted == {v.name: requested if v.active else 0 for v in views}
+
+
+@given(limit_sizes, occupancies, requests)
+def test_inactive_limits_never_block(limit: int, occupied: float, requested: int) -> None:
+    admission = slots.admit([view(limit, 0.0, SlotState(occupied, 0.0), active=False)], requested=requested, now=0.0)
+    assert admission.granted and admission.taken == {}
+
+
+@given(
+    st.integers(min_value=1, max_value=20),
+    positive_rates,
+    st.lists(st.tuples(gaps, st.integers(min_value=1, max_value=5)), min_size=1, max_size=40),
+)
+def test_denials_do_not_drift_the_state(limit: int, rate: float, calls: list[tuple[float, int]]) -> None:
+    """Replaying only the granted calls gives exactly the state the full sequence gave."""
+    state, now, granted = SlotState(0.0, 0.0), 0.0, []
+    for gap, requested in calls:
+        now += gap
+        admission = slots.admit([view(limit, rate, state)], requested=requested, now=now)
+        if admission.granted:
+            state = admission.taken["x"]
+            granted.append((now, requested))
+    replayed = SlotState(0.0, 0.0)
+    for moment, requested in granted:
+        replayed = slots.take(replayed, requested=requested, decay_per_second=rate, now=moment)
+    assert replayed == state
+
+
+@given(st.integers(min_value=1, max_value=100), positive_rates, occupancies, requests)
+def test_the_exact_decay_wait_admits(limit: int, rate: float, occupied: float, requested: int) -> None:
+    requested = min(requested, limit)
+    v = view(limit, rate, SlotState(occupied, 0.0))
+    wait = slots.decay_wait(v, requested=requested, now=0.0)
+    assert wait >= 0
+    assert slots.admit([v], requested=requested, now=wait).granted
+    if wait > 1e-6:
+        assert not slots.admit([v], requested=requested, now=wait * 0.99).granted
+
+
+@given(
+    st.integers(min_value=1, max_value=50),
+    st.lists(st.tuples(st.integers(1, 5), gaps, gaps), max_size=10),
+    st.none() | st.floats(min_value=0, max_value=100),
+    st.floats(min_value=0.1, max_value=60),
+)
+def test_occupancy_wait_is_bounded(limit: int, holds: list[tuple[int, float, float]], avg: float | None, bound: float) -> None:
+    held = [Hold(slots=n, held_for=age, expires_in=left) for n, age, left in holds]
+    occupied = float(sum(h.slots for h in held))
+    v = view(limit, 0.0, SlotState(occupied, 0.0))
+    wait = slots.occupancy_wait(v, requested=1, now=0.0, holds=held, avg_occupancy_seconds=avg, max_wait=bound)
+    if occupied + 1 <= limit:
+        assert wait == 0.0
+    else:
+        assert slots.MIN_RETRY_SECONDS <= wait <= max(bound, slots.MIN_RETRY_SECONDS)
+
+
+def test_occupancy_wait_expects_the_earliest_leases_to_end_first() -> None:
+    held = [Hold(slots=1, held_for=1.0, expires_in=100.0), Hold(slots=1, held_for=3.0, expires_in=100.0)]
+    v = view(2, 0.0, SlotState(2.0, 0.0))
+    wait = slots.occupancy_wait(v, requested=1, now=0.0, holds=held, avg_occupancy_seconds=4.0, max_wait=30)
+    assert wait == 1.0  # the older lease is expected to end after 4 - 3 seconds
+    wait = slots.occupancy_wait(v, requested=2, now=0.0, holds=held, avg_occupancy_seconds=4.0, max_wait=30)
+    assert wait == 3.0
+    # A lease cannot outlive its expiry.
+    short = [Hold(slots=2, held_for=0.0, expires_in=0.5)]
+    assert slots.occupancy_wait(v, requested=1, now=0.0, holds=short, avg_occupancy_seconds=9.0, max_wait=30) == 0.5
+
+
+@given(occupancies, times, rates, gaps, st.integers(0, 1000))
+def test_giving_back_never_goes_negative(occupied: float, at: float, rate: float, gap: float, released: int) -> None:
+    state = slots.give_back(SlotState(occupied, at), released=released, decay_per_second=rate, now=at + gap)
+    assert state.occupied >= 0 and state.at == at + gap
+
+
+@given(st.floats(min_value=0, max_value=1e6))
+def test_retry_after_header_rounds_up_to_whole_seconds(wait: float) -> None:
+    header = slots.retry_after_header(wait)
+    assert isinstance(header, int)
+    assert header >= wait - slots.SLOT_TOLERANCE
+    assert header < wait + 1
+
+
+@given(st.none() | st.floats(min_value=0, max_value=1e5), st.floats(min_value=0, max_value=1e5))
+def test_average_moves_towards_the_sample(previous: float | None, sample: float) -> None:
+    average = slots.updated_average(previous, sample)
+    if previous is None:
+        assert average == sample
+    else:
+        assert min(previous, sample) - 1e-9 <= average <= max(previous, sample) + 1e-9
+
+
+@given(limit_sizes, requests, st.booleans())
+def test_requests_larger_than_an_active_limit_are_refused_up_front(limit: int, requested: int, active: bool) -> None:
+    too_large = slots.too_large([view(limit, 0.0, SlotState(0.0, 0.0), active)], requested=requested)
+    assert too_large == (["x"] if active and requested > limit else [])
