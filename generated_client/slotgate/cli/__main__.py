@@ -1,0 +1,3 @@
+from slotgate.cli.main import main
+
+main()
