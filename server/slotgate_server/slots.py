@@ -120,7 +120,8 @@ def decay_wait(view: LimitView, *, requested: int, now: float) -> float:
     excess = occupied + requested - view.limit
     if excess <= SLOT_TOLERANCE:
         return 0.0
-    return excess / view.decay_per_second
+    # Admission allows SLOT_TOLERANCE of excess; waiting for exactly the rest is enough.
+    return (excess - SLOT_TOLERANCE) / view.decay_per_second
 
 
 def occupancy_wait(
