@@ -120,8 +120,9 @@ def decay_wait(view: LimitView, *, requested: int, now: float) -> float:
     excess = occupied + requested - view.limit
     if excess <= SLOT_TOLERANCE:
         return 0.0
-    # Admission allows SLOT_TOLERANCE of excess; waiting for exactly the rest is enough.
-    return (excess - SLOT_TOLERANCE) / view.decay_per_second
+    # Admission allows SLOT_TOLERANCE of excess: wait until half of it is left, so that float
+    # rounding of the drain cannot put the moment on the wrong side of the boundary.
+    return (excess - SLOT_TOLERANCE / 2) / view.decay_per_second
 
 
 def occupancy_wait(
