@@ -55,9 +55,12 @@ class AssumeJsonBody:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in {"POST", "PUT", "PATCH"}:
-            if not any(key == b"content-type" for key, _ in scope["headers"]):
-                scope = {**scope, "headers": [*scope["headers"], (b"content-type", b"application/json")]}
+        if (
+            scope["type"] == "http"
+            and scope["method"] in {"POST", "PUT", "PATCH"}
+            and not any(key == b"content-type" for key, _ in scope["headers"])
+        ):
+            scope = {**scope, "headers": [*scope["headers"], (b"content-type", b"application/json")]}
         await self.app(scope, receive, send)
 
 

@@ -157,7 +157,12 @@ def render_unexpected_error(_request: ConnexionRequest, error: Exception) -> Con
         )
         return problem_response(503, body, {"Retry-After": "1"})
     logger.exception("Unexpected error", exc_info=error)
-    body = problem_body(status=500, slug="internal", title="Internal Server Error", detail="An unexpected error occurred; it has been logged.")
+    body = problem_body(
+        status=500,
+        slug="internal",
+        title="Internal Server Error",
+        detail="An unexpected error occurred; it has been logged.",
+    )
     return problem_response(500, body)
 
 

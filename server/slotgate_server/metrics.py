@@ -17,7 +17,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.grants = Counter("slotgate_grants", "Slot grants.", ["mode"], registry=self.registry)
-        self.denials = Counter("slotgate_denials", "Requests refused for lack of slots.", ["mode"], registry=self.registry)
+        self.denials = Counter(
+            "slotgate_denials", "Requests refused for lack of slots.", ["mode"], registry=self.registry
+        )
         self.expiries = Counter("slotgate_lease_expiries", "Leases reclaimed after expiring.", registry=self.registry)
         self.take_latency = Histogram(
             "slotgate_take_seconds",

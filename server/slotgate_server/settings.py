@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -42,9 +42,6 @@ class Settings:
     @property
     def store_kind(self) -> str:
         return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
-
-    def with_overrides(self, **changes: object) -> Settings:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

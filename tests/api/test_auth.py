@@ -41,7 +41,10 @@ def test_no_key_or_an_unknown_key_is_401(guarded: LiveServer) -> None:
 def test_client_key_takes_slots_but_cannot_manage_limits(guarded: LiveServer) -> None:
     admin, client = api(guarded, ADMIN_KEY), api(guarded, CLIENT_KEY)
     assert admin.post("/api/v1/limits", json={"name": "guarded-db", "limit": 2}).status_code == 201
-    assert admin.post("/api/v1/limits", json={"name": "guarded-rl", "limit": 2, "slot_decay_per_second": 1}).status_code == 201
+    assert (
+        admin.post("/api/v1/limits", json={"name": "guarded-rl", "limit": 2, "slot_decay_per_second": 1}).status_code
+        == 201
+    )
 
     assert client.get("/api/v1/limits").status_code == 200
     assert client.get("/api/v1/limits/guarded-db").status_code == 200

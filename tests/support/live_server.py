@@ -120,7 +120,9 @@ class LiveServer:
 
 @contextmanager
 def running_server(database_url: str, tmp_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
-    server = LiveServer(database_url=database_url, log_path=tmp_dir / f"server-{uuid.uuid4().hex[:6]}.log", env=env or {})
+    server = LiveServer(
+        database_url=database_url, log_path=tmp_dir / f"server-{uuid.uuid4().hex[:6]}.log", env=env or {}
+    )
     server.start()
     try:
         yield server

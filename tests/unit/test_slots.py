@@ -6,7 +6,6 @@ import math
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from slotgate_server import slots
 from slotgate_server.slots import Hold, LimitView, SlotState
 
@@ -60,7 +59,9 @@ def test_admitted_never_exceeds_the_limit(
 
 @given(st.lists(st.tuples(limit_sizes, st.booleans(), occupancies), min_size=1, max_size=5), requests)
 def test_admission_is_all_or_nothing(specs: list[tuple[int, bool, float]], requested: int) -> None:
-    views = [view(limit, 0.0, SlotState(occ, 0.0), active, name=f"l{i}") for i, (limit, active, occ) in enumerate(specs)]
+    views = [
+        view(limit, 0.0, SlotState(occ, 0.0), active, name=f"l{i}") for i, (limit, active, occ) in enumerate(specs)
+    ]
     admission = slots.admit(views, requested=requested, now=1.0)
     active = {v.name for v in views if v.active}
     assert set(admission.taken) == (active if admission.granted else set())
@@ -110,7 +111,9 @@ def test_the_exact_decay_wait_admits(limit: int, rate: float, occupied: float, r
     st.none() | st.floats(min_value=0, max_value=100),
     st.floats(min_value=0.1, max_value=60),
 )
-def test_occupancy_wait_is_bounded(limit: int, holds: list[tuple[int, float, float]], avg: float | None, bound: float) -> None:
+def test_occupancy_wait_is_bounded(
+    limit: int, holds: list[tuple[int, float, float]], avg: float | None, bound: float
+) -> None:
     held = [Hold(slots=n, held_for=age, expires_in=left) for n, age, left in holds]
     occupied = float(sum(h.slots for h in held))
     v = view(limit, 0.0, SlotState(occupied, 0.0))

@@ -34,9 +34,7 @@ def start(
         ),
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Server processes (PostgreSQL only).")] = 1,
-    insecure: Annotated[
-        bool, typer.Option("--insecure", help="Allow a non-loopback host without API keys.")
-    ] = False,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback host without API keys.")] = False,
 ) -> None:
     """Start the server (SQLite by default); migrations are applied at start."""
     try:
@@ -65,8 +63,8 @@ def start(
         raise typer.Exit(2)
     access = "on" if settings.access_control else "off (open API)"
     typer.echo(
-        f"Slotgate listening on http://{host}:{port} | store: {settings.store_kind} ({_redacted(settings.database_url)})"
-        f" | access control: {access} | workers: {workers}"
+        f"Slotgate listening on http://{host}:{port} | store: {settings.store_kind} "
+        f"({_redacted(settings.database_url)}) | access control: {access} | workers: {workers}"
     )
     os.environ["SLOTGATE_DATABASE_URL"] = settings.database_url
     uvicorn.run(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from slotgate_server.api import render
 from slotgate_server import clock, state
+from slotgate_server.api import render
 from slotgate_server.services import rate_limit
 
 Reply = tuple[Any, ...]

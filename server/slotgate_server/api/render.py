@@ -8,7 +8,6 @@ from urllib.parse import quote
 from slotgate_server import clock, slots
 from slotgate_server.store.records import LeaseRecord, LimitRecord
 
-
 # Operations answer JSON or problem+json; a success says which.
 JSON = {"Content-Type": "application/json"}
 
@@ -23,7 +22,7 @@ def limit(record: LimitRecord, *, now: float) -> dict[str, Any]:
         "active_slots": slots.occupied_now(record.state, decay_per_second=record.slot_decay_per_second, now=now),
         "denied_slots": record.denied_slots,
         "avg_slot_occupancy_seconds": record.avg_occupancy_seconds,
-        "open_leases": record.open_leases,
+        "open_leases": record.open_leases or 0,
         "created": clock.iso(record.created),
         "updated": clock.iso(record.updated),
     }

@@ -118,9 +118,7 @@ def _shortage(record: LimitRecord, *, now: float) -> str:
     return f"{record.name!r} has {free:.3g} of {record.limit} slots free"
 
 
-async def free_slots(
-    conn: AsyncConnection, *, ended: Sequence[LeaseRecord], reason: str, now: float
-) -> None:
+async def free_slots(conn: AsyncConnection, *, ended: Sequence[LeaseRecord], reason: str, now: float) -> None:
     """End the given (locked) leases and give their slots back to their limits."""
     tokens = [lease.fencing_token for lease in ended]
     counted = await lease_store.counted_slots(conn, tokens=tokens)
@@ -131,12 +129,14 @@ async def free_slots(
         )
         for record in records
     }
-    await limit_store.write_states(conn, states=states)
+    averages = None
     if reason == "released":
         # Only a release tells how long slots are really held; an expiry says the holder vanished.
         (lease,) = ended
-        averages = {record.id: slots.updated_average(record.avg_occupancy_seconds, now - lease.created) for record in records}
-        await limit_store.write_averages(conn, averages=averages)
+        averages = {
+            record.id: slots.updated_average(record.avg_occupancy_seconds, now - lease.created) for record in records
+        }
+    await limit_store.write_states(conn, states=states, averages=averages)
     await lease_store.end_leases(conn, tokens=tokens, reason=reason, now=now)
 
 

@@ -15,7 +15,9 @@ async def check(server: ServerState) -> None:
         await server.db.ping()
     except Exception as error:
         if is_store_outage(error):
-            raise StoreUnavailable(f"The {server.settings.store_kind} database did not answer: {error.__class__.__name__}.") from error
+            raise StoreUnavailable(
+                f"The {server.settings.store_kind} database did not answer: {error.__class__.__name__}."
+            ) from error
         raise
 
 

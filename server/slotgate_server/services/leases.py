@@ -51,7 +51,9 @@ def _gone(lease: LeaseRecord) -> LeaseGone:
         return LeaseGone(
             f"The lease was released at {clock.iso(lease.ended_at or 0.0)}; its slots are free. Acquire a new lease."
         )
-    return LeaseGone(f"The lease expired at {clock.iso(lease.expires_at)} and its slots were freed; acquire a new lease.")
+    return LeaseGone(
+        f"The lease expired at {clock.iso(lease.expires_at)} and its slots were freed; acquire a new lease."
+    )
 
 
 async def read(server: ServerState, *, lease_id: str) -> LeaseRecord:

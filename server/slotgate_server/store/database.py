@@ -35,16 +35,15 @@ class Database:
             self.read_engine = _sqlite_engine(url, begin="BEGIN", pool_size=4)
             self._writer_lock: asyncio.Lock | None = asyncio.Lock()
         else:
-            engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            engine = create_async_engine(url, pool_size=10, max_overflow=20)
             self.write_engine = self.read_engine = engine
             self._writer_lock = None
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
-        async with self._writer_lock or contextlib.nullcontext():
-            async with self.write_engine.begin() as conn:
-                yield conn
+        async with self._writer_lock or contextlib.nullcontext(), self.write_engine.begin() as conn:
+            yield conn
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, replace
 from typing import Any
 
 from sqlalchemy import Row, delete, insert, select, update
@@ -41,21 +42,26 @@ async def insert_lease(
     now: float,
 ) -> LeaseRecord:
     """A new lease counting `counted[limit_id]` slots on each limit."""
-    values = {
-        "id": str(uuid.uuid4()),
-        "names": list(names),
-        "slots": slots_each,
-        "holder": holder,
-        "lease_duration": duration,
-        "created": now,
-        "expires_at": now + duration,
-    }
+    lease = LeaseRecord(
+        fencing_token=0,
+        id=str(uuid.uuid4()),
+        names=list(names),
+        slots=slots_each,
+        holder=holder,
+        lease_duration=duration,
+        created=now,
+        expires_at=now + duration,
+        ended_at=None,
+        end_reason=None,
+    )
+    values = asdict(lease)
+    del values["fencing_token"]  # drawn by the database
     token = (await conn.execute(insert(leases).values(**values).returning(leases.c.fencing_token))).scalar_one()
     await conn.execute(
         insert(lease_limits),
         [{"lease_token": token, "limit_id": limit_id, "slots": n} for limit_id, n in counted.items()],
     )
-    return LeaseRecord(fencing_token=token, ended_at=None, end_reason=None, **values)
+    return replace(lease, fencing_token=token)
 
 
 async def get_lease(conn: AsyncConnection, *, lease_id: str, lock: bool = False) -> LeaseRecord | None:
@@ -78,16 +84,14 @@ async def counted_slots(conn: AsyncConnection, *, tokens: Sequence[int]) -> dict
 
 
 async def end_leases(conn: AsyncConnection, *, tokens: Sequence[int], reason: str, now: float) -> None:
-    await conn.execute(
-        update(leases).where(leases.c.fencing_token.in_(tokens)).values(ended_at=now, end_reason=reason)
-    )
+    """Mark the leases ended and drop their links: an ended lease counts against nothing."""
+    await conn.execute(update(leases).where(leases.c.fencing_token.in_(tokens)).values(ended_at=now, end_reason=reason))
+    await conn.execute(delete(lease_limits).where(lease_limits.c.lease_token.in_(tokens)))
 
 
 async def extend(conn: AsyncConnection, *, token: int, duration: float, now: float) -> None:
     await conn.execute(
-        update(leases)
-        .where(leases.c.fencing_token == token)
-        .values(expires_at=now + duration, lease_duration=duration)
+        update(leases).where(leases.c.fencing_token == token).values(expires_at=now + duration, lease_duration=duration)
     )
 
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -15,18 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from slotgate_server import slots
 from slotgate_server.errors import Conflict
 from slotgate_server.store.records import LimitRecord
-from slotgate_server.store.tables import lease_limits, leases, limits
+from slotgate_server.store.tables import lease_limits as lease_links
+from slotgate_server.store.tables import limits
 
 # Configuration fields as the API names them, and their columns.
 CONFIG_COLUMNS = {"limit": "slot_limit", "slot_decay_per_second": "slot_decay_per_second", "active": "active"}
 
-_open_leases = (
-    select(func.count())
-    .select_from(lease_limits.join(leases, leases.c.fencing_token == lease_limits.c.lease_token))
-    .where(lease_limits.c.limit_id == limits.c.id, leases.c.ended_at.is_(None))
-    .scalar_subquery()
-    .label("open_leases")
-)
+# Links exist only while a lease is open, so counting them counts open leases.
+_open_leases = select(func.count()).where(lease_links.c.limit_id == limits.c.id).scalar_subquery().label("open_leases")
+# Admission does not need the count: the lock queries skip it.
+_not_counted = literal(None).label("open_leases")
 
 
 def _record(row: Row[Any]) -> LimitRecord:
@@ -133,33 +131,27 @@ async def delete_limit(conn: AsyncConnection, *, name: str) -> bool:
 async def lock_limits(conn: AsyncConnection, *, names: Iterable[str]) -> list[LimitRecord]:
     """The named limits, locked for update in name order (one order for every caller, so two
     callers naming the same limits never deadlock)."""
-    query = select(limits, _open_leases).where(limits.c.name.in_(list(names))).order_by(limits.c.name)
+    query = select(limits, _not_counted).where(limits.c.name.in_(list(names))).order_by(limits.c.name)
     return [_record(row) for row in await conn.execute(query.with_for_update(of=limits))]
 
 
 async def lock_limits_by_id(conn: AsyncConnection, *, ids: Iterable[str]) -> list[LimitRecord]:
-    query = select(limits, _open_leases).where(limits.c.id.in_(list(ids))).order_by(limits.c.name)
+    query = select(limits, _not_counted).where(limits.c.id.in_(list(ids))).order_by(limits.c.name)
     return [_record(row) for row in await conn.execute(query.with_for_update(of=limits))]
 
 
-async def write_states(conn: AsyncConnection, *, states: Mapping[str, slots.SlotState]) -> None:
-    """Store new slot states, keyed by limit id."""
+async def write_states(
+    conn: AsyncConnection, *, states: Mapping[str, slots.SlotState], averages: Mapping[str, float] | None = None
+) -> None:
+    """Store new slot states (and occupancy averages), keyed by limit id."""
     for limit_id, state in states.items():
-        await conn.execute(
-            update(limits).where(limits.c.id == limit_id).values(occupied=state.occupied, occupied_at=state.at)
-        )
+        values: dict[str, Any] = {"occupied": state.occupied, "occupied_at": state.at}
+        if averages and limit_id in averages:
+            values["avg_occupancy_seconds"] = averages[limit_id]
+        await conn.execute(update(limits).where(limits.c.id == limit_id).values(**values))
 
 
 async def count_denial(conn: AsyncConnection, *, limit_ids: Sequence[str], slots_denied: int) -> None:
     await conn.execute(
-        update(limits)
-        .where(limits.c.id.in_(list(limit_ids)))
-        .values(denied_slots=limits.c.denied_slots + slots_denied)
+        update(limits).where(limits.c.id.in_(list(limit_ids))).values(denied_slots=limits.c.denied_slots + slots_denied)
     )
-
-
-async def write_averages(conn: AsyncConnection, *, averages: Mapping[str, float]) -> None:
-    for limit_id, average in averages.items():
-        await conn.execute(
-            update(limits).where(limits.c.id == limit_id).values(avg_occupancy_seconds=average)
-        )

@@ -17,7 +17,7 @@ class LimitRecord:
     state: slots.SlotState
     denied_slots: int
     avg_occupancy_seconds: float | None
-    open_leases: int
+    open_leases: int | None  # None where the query did not count them
     created: float
     updated: float
 

@@ -3,7 +3,9 @@ plain number on every store."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Double, ForeignKey, Index, Integer, String
+from typing import cast
+
+from sqlalchemy import JSON, BigInteger, Boolean, Double, ForeignKey, Index, Integer, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a 64-bit identity.
@@ -53,8 +55,8 @@ class LeaseRow(Base):
 
 
 class LeaseLimitRow(Base):
-    """Which limits a lease counts against, and by how many slots (0 on a limit that was
-    inactive when the lease was granted)."""
+    """Which limits an open lease counts against, and by how many slots (0 on a limit that
+    was inactive when the lease was granted). Removed when the lease ends."""
 
     __tablename__ = "lease_limits"
 
@@ -67,6 +69,6 @@ class LeaseLimitRow(Base):
     slots: Mapped[int] = mapped_column(Integer)
 
 
-limits = LimitRow.__table__
-leases = LeaseRow.__table__
-lease_limits = LeaseLimitRow.__table__
+limits = cast(Table, LimitRow.__table__)
+leases = cast(Table, LeaseRow.__table__)
+lease_limits = cast(Table, LeaseLimitRow.__table__)

@@ -1,0 +1,1 @@
+"""Benchmarks of a real Slotgate server: `python -m bench`."""
