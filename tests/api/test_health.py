@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
+import psycopg
 
 from tests.api.test_leases import acquire
 from tests.api.test_limits import create
+from tests.support.live_server import POSTGRES_URL, fresh_database, running_server
 
 
 def test_health_names_the_store(client: httpx.Client, store: str) -> None:
@@ -26,3 +30,17 @@ def test_metrics_count_grants_denials_and_occupancy(client: httpx.Client, name: 
     assert any(line.startswith('slotgate_denials_total{mode="concurrency"}') for line in lines)
     assert f'slotgate_active_slots{{limit="{name}"}} 1.0' in lines
     assert f'slotgate_limit_slots{{limit="{name}"}} 1.0' in lines
+
+
+def test_a_lost_database_answers_503_not_500(tmp_path: Path) -> None:
+    with fresh_database("postgres", tmp_path) as url, running_server(url, tmp_path) as live:
+        api = httpx.Client(base_url=live.url)
+        api.post("/api/v1/limits", json={"name": "db", "limit": 1})
+        database = url.rsplit("/", 1)[1]
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+        health = api.get("/api/health")
+        assert health.status_code == 503 and health.json()["type"] == "/problems/store-unavailable"
+        for response in (api.get("/api/v1/limits/db"), api.post("/api/v1/leases", json={"names": ["db"]})):
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"].startswith("application/problem+json")

@@ -6,6 +6,7 @@ import math
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from slotgate_server import slots
 from slotgate_server.slots import Hold, LimitView, SlotState
 

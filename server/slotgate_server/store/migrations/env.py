@@ -1,6 +1,7 @@
 """Alembic environment: migrations run on the connection the server hands over."""
 
 from alembic import context
+
 from slotgate_server.store.tables import Base
 
 connection = context.config.attributes["connection"]
