@@ -14,17 +14,21 @@ from pathlib import Path
 
 import httpx
 
-from bench.workloads import Result, acquire_release, health, run_clients
+from bench.workloads import Result, acquire_release, health, run_clients, sdk_median_costs
 from tests.support.live_server import fresh_database, running_server
 
 CLIENTS = 16
 
 
-def measure_store(store: str, *, seconds: float) -> dict[str, Result]:
+def measure_store(store: str, *, seconds: float) -> tuple[dict[str, Result], dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         with fresh_database(store, tmp_dir) as url, running_server(url, tmp_dir) as server:
             httpx.post(f"{server.url}/api/v1/limits", json={"name": "roomy", "limit": 1_000_000})
+            httpx.post(
+                f"{server.url}/api/v1/limits",
+                json={"name": "fast-rate", "limit": 1_000_000, "slot_decay_per_second": 1_000_000},
+            )
             floor = asyncio.run(
                 run_clients(server.url, name="health", clients=CLIENTS, seconds=seconds, operation=health)
             )
@@ -37,7 +41,8 @@ def measure_store(store: str, *, seconds: float) -> dict[str, Result]:
                     operation=acquire_release("roomy"),
                 )
             )
-    return {"health": floor, "uncontended": pairs}
+            sdk = sdk_median_costs(server.url, concurrency_limit="roomy", rate_limit_name="fast-rate")
+    return {"health": floor, "uncontended": pairs}, sdk
 
 
 def table(results: dict[str, dict[str, Result]]) -> str:
@@ -59,8 +64,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("bench/results.json"))
     args = parser.parse_args()
     seconds = min(args.seconds, 120.0)
-    results = {store: measure_store(store, seconds=seconds) for store in args.stores.split(",")}
+    measured = {store: measure_store(store, seconds=seconds) for store in args.stores.split(",")}
+    results = {store: loads for store, (loads, _) in measured.items()}
     print(table(results))
+    print()
+    for store, (_, sdk) in measured.items():
+        costs = ", ".join(f"{what} {median * 1e3:.2f} ms" for what, median in sdk.items())
+        print(f"{store:<10} SDK medians: {costs}")
     summary = {
         store: {
             workload: {
@@ -76,6 +86,8 @@ def main() -> None:
         }
         for store, by_workload in results.items()
     }
+    for store, (_, sdk) in measured.items():
+        summary[store]["sdk_median_ms"] = {what: median * 1e3 for what, median in sdk.items()}
     args.json.write_text(json.dumps(summary, indent=2) + "\n")
 
 

@@ -70,3 +70,22 @@ def acquire_release(limit_name: str) -> Operation:
         return (await http.delete(f"/api/v1/leases/{lease.json()['id']}")).status_code == 204
 
     return pair
+
+
+def sdk_median_costs(url: str, *, concurrency_limit: str, rate_limit_name: str, repeats: int = 300) -> dict[str, float]:
+    """Median seconds of an uncontended `with concurrency(...)` block and of `rate_limit(...)`,
+    through the SDK's default pooled client."""
+    from slotgate import SlotgateClient, concurrency, rate_limit
+
+    client = SlotgateClient(url)
+    costs: dict[str, list[float]] = {"concurrency block": [], "rate_limit": []}
+    for _ in range(min(repeats, 10_000)):
+        started = time.perf_counter()
+        with concurrency(concurrency_limit, client=client):
+            pass
+        costs["concurrency block"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        rate_limit(rate_limit_name, client=client)
+        costs["rate_limit"].append(time.perf_counter() - started)
+    client.close()
+    return {what: sorted(values)[len(values) // 2] for what, values in costs.items()}
