@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from slotgate.cli import server
+from slotgate.cli import gcl, server
 
 app = typer.Typer(no_args_is_help=True, help="Slotgate: global concurrency limits and rate limits.")
 app.add_typer(server.app, name="server")
+app.add_typer(gcl.app, name="gcl")
 
 
 def main() -> None:

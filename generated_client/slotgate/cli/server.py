@@ -64,7 +64,7 @@ def start(
     access = "on" if settings.access_control else "off (open API)"
     typer.echo(
         f"Slotgate listening on http://{host}:{port} | store: {settings.store_kind} "
-        f"({_redacted(settings.database_url)}) | access control: {access} | workers: {workers}"
+        f"({redacted(settings.database_url)}) | access control: {access} | workers: {workers}"
     )
     os.environ["SLOTGATE_DATABASE_URL"] = settings.database_url
     uvicorn.run(
@@ -77,7 +77,7 @@ def start(
     )
 
 
-def _redacted(url: str) -> str:
+def redacted(url: str) -> str:
     """The database URL without a password."""
     scheme, sep, rest = url.partition("://")
     credentials, at, location = rest.rpartition("@")

@@ -1,0 +1,3 @@
+from tests.sdk.conftest import sdk_server
+
+__all__ = ["sdk_server"]
