@@ -1,0 +1,1 @@
+"""The Slotgate Terraform provider: manage limits with `terraform apply`."""
