@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -139,11 +140,36 @@ def render_http_error(_request: ConnexionRequest, error: Exception) -> Connexion
     slug = _SLUG_BY_STATUS.get(status, "client-error" if status < 500 else "internal")
     title = getattr(error, "title", None) or _default_title(status)
     headers = dict(error.headers or {})
+    extensions: dict[str, Any] = {}
+    if status == 400:
+        detail, field = readable_validation(str(detail))
+        if field:
+            extensions["field"] = field
     if status == 401:
         headers.update(Unauthorized("").headers)
         if detail == "No authorization token provided":
             detail = "This operation needs an API key: send it as 'Authorization: Bearer <key>'."
-    return problem_response(status, problem_body(status=status, slug=slug, title=title, detail=str(detail)), headers)
+    body = problem_body(status=status, slug=slug, title=title, detail=str(detail), **extensions)
+    return problem_response(status, body, headers)
+
+
+# The contract's pattern for limit names, as a person would say it.
+_NAME_RULE = "a limit name has 1 to 255 characters, none of / % & > <, and no control characters"
+_FIELD_SUFFIX = re.compile(r" - '(?P<path>[^']+)'$")
+
+
+def readable_validation(detail: str) -> tuple[str, str | None]:
+    """A validation message as people read it, and the body field it is about (if any).
+
+    The validator says which field failed as a trailing " - 'path'", may append the whole
+    schema it checked against, and states the name rule as a regular expression."""
+    message = detail.split("\n\nFailed validating", 1)[0].strip()
+    field = None
+    if suffix := _FIELD_SUFFIX.search(message):
+        message, field = message[: suffix.start()], suffix["path"].split(".", 1)[0]
+    if " does not match '^[^/%&<>" in message:
+        message = f"{message.split(' does not match ', 1)[0]} is not a valid limit name: {_NAME_RULE}"
+    return (f"{message} (field '{field}')" if field else message), field
 
 
 def render_unexpected_error(_request: ConnexionRequest, error: Exception) -> ConnexionResponse:

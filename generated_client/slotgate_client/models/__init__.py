@@ -1,5 +1,7 @@
 """Contains all the data models used in inputs/outputs"""
 
+from .access import Access
+from .access_role import AccessRole
 from .health import Health
 from .health_status import HealthStatus
 from .health_store import HealthStore
@@ -19,6 +21,8 @@ from .rate_limit_request import RateLimitRequest
 from .slots_unavailable_problem import SlotsUnavailableProblem
 
 __all__ = (
+    "Access",
+    "AccessRole",
     "Health",
     "HealthStatus",
     "HealthStore",
