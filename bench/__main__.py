@@ -1,94 +1,130 @@
-"""`python -m bench`: start a real server on each store and measure it.
+"""`python -m bench`: start real servers (SQLite; PostgreSQL; two replicas on one PostgreSQL),
+run every workload against each, print a table and write JSON (bench/results.json).
 
-Prints a table and writes JSON (bench/results.json by default). Compare ratios measured in
-one run: the machine is shared, so absolute figures drift between runs.
+Compare ratios measured in one run: the machine is shared, so absolute figures drift.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from bench.workloads import Result, acquire_release, health, run_clients, sdk_median_costs
+from bench import workloads
 from tests.support.live_server import fresh_database, running_server
 
-CLIENTS = 16
+TARGETS = {"sqlite": ("sqlite", 1), "postgres": ("postgres", 1), "postgres-2-replicas": ("postgres", 2)}
+LIMITS = {
+    "contended": {"limit": 10},
+    "roomy": {"limit": 1_000_000},
+    "rate-20": {"limit": 1, "slot_decay_per_second": 20.0},
+    "fast-rate": {"limit": 1_000_000, "slot_decay_per_second": 1_000_000.0},
+    "hand-off": {"limit": 1},
+}
 
 
-def measure_store(store: str, *, seconds: float) -> tuple[dict[str, Result], dict[str, float]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_dir = Path(tmp)
-        with fresh_database(store, tmp_dir) as url, running_server(url, tmp_dir) as server:
-            httpx.post(f"{server.url}/api/v1/limits", json={"name": "roomy", "limit": 1_000_000})
-            httpx.post(
-                f"{server.url}/api/v1/limits",
-                json={"name": "fast-rate", "limit": 1_000_000, "slot_decay_per_second": 1_000_000},
-            )
-            floor = asyncio.run(
-                run_clients(server.url, name="health", clients=CLIENTS, seconds=seconds, operation=health)
-            )
-            pairs = asyncio.run(
-                run_clients(
-                    server.url,
-                    name="uncontended pairs",
-                    clients=CLIENTS,
-                    seconds=seconds,
-                    operation=acquire_release("roomy"),
-                )
-            )
-            sdk = sdk_median_costs(server.url, concurrency_limit="roomy", rate_limit_name="fast-rate")
-    return {"health": floor, "uncontended": pairs}, sdk
+@contextlib.contextmanager
+def servers(store: str, replicas: int) -> Iterator[list[str]]:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        url = stack.enter_context(fresh_database(store, Path(tmp)))
+        started = [stack.enter_context(running_server(url, Path(tmp))) for _ in range(replicas)]
+        for name, config in LIMITS.items():
+            httpx.put(f"{started[0].url}/api/v1/limits/{name}", json=config).raise_for_status()
+        yield [server.url for server in started]
 
 
-def table(results: dict[str, dict[str, Result]]) -> str:
-    lines = [f"{'store':<10} {'workload':<18} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'÷ health':>9}"]
-    for store, by_workload in results.items():
-        floor = by_workload["health"].per_second
-        for workload, result in by_workload.items():
+def measure(target: str, *, seconds: float) -> dict[str, Any]:
+    store, replicas = TARGETS[target]
+    with servers(store, replicas) as urls:
+
+        def run(name: str, clients: int, loop: workloads.Loop, duration: float = seconds) -> dict[str, Any]:
+            result = workloads.Result(name)
+            asyncio.run(workloads.run_clients(urls, result=result, clients=clients, seconds=duration, loop=loop))
+            return result.summary()
+
+        figures = {
+            "health": run("health", 16, workloads.health_loop),
+            "contention": asyncio.run(
+                workloads.contention(urls, limit_name="contended", clients=50, seconds=seconds * 2)
+            ).summary(),
+            "uncontended": run("uncontended", 16, workloads.pair_loop("roomy")),
+            "rate_accuracy": run("rate accuracy", 8, workloads.rate_loop("rate-20")),
+            "sdk": workloads.sdk_medians(urls[0], concurrency_limit="roomy", rate_limit_name="fast-rate", repeats=200),
+            "hand_off": workloads.hand_off(urls[-1], limit_name="hand-off", rounds=15),
+        }
+    return figures
+
+
+def verdicts(figures: dict[str, Any], sql_floor: float | None) -> dict[str, bool]:
+    floor = figures["health"]["per_second"]
+    contention = figures["contention"]
+    checks = {
+        "contention >= health/4": contention["per_second"] >= floor / 4,
+        "uncontended >= health/4": figures["uncontended"]["per_second"] >= floor / 4,
+        "no 5xx": contention["server_errors_5xx"] == 0 and figures["uncontended"]["server_errors_5xx"] == 0,
+        "never above the limit": max(
+            contention["most_held_seen_by_clients"], contention["most_occupied_seen_by_server"]
+        )
+        <= 10,
+        "rate within 2% of 20/s": abs(figures["rate_accuracy"]["per_second"] - 20) <= 0.4,
+        "SDK block median < 5 ms": figures["sdk"]["concurrency_block_ms"] < 5,
+        "hand-off median < 50 ms": figures["hand_off"]["hand_off_median_ms"] < 50,
+    }
+    if sql_floor:
+        checks["uncontended >= SQL floor/5"] = figures["uncontended"]["per_second"] >= sql_floor / 5
+    return checks
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        f"{'target':<20} {'workload':<14} {'per s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'423':>7} {'5xx':>5}"
+    ]
+    for target, figures in results.items():
+        for workload in ("health", "contention", "uncontended", "rate_accuracy"):
+            row = figures[workload]
             lines.append(
-                f"{store:<10} {workload:<18} {result.per_second:>9.1f} {result.percentile(0.5) * 1e3:>8.2f} "
-                f"{result.percentile(0.99) * 1e3:>8.2f} {result.errors:>7} {result.per_second / floor:>9.2f}"
+                f"{target:<20} {workload:<14} {row['per_second']:>9.1f} {row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f} "
+                f"{row['p99_ms']:>8.2f} {row['denials_423']:>7} {row['server_errors_5xx']:>5}"
             )
+        contention = figures["contention"]
+        lines.append(
+            f"{target:<20} safety: most held {contention['most_held_seen_by_clients']} (clients), "
+            f"{contention['most_occupied_seen_by_server']:g} (server) of 10; SDK block "
+            f"{figures['sdk']['concurrency_block_ms']} ms, rate_limit {figures['sdk']['rate_limit_ms']} ms; "
+            f"hand-off {figures['hand_off']['hand_off_median_ms']} ms"
+        )
+        failed = [name for name, ok in figures["verdicts"].items() if not ok]
+        lines.append(f"{target:<20} targets: {'all met' if not failed else 'missed ' + ', '.join(failed)}")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--stores", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each workload (at most 120)")
+    parser.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated of: {', '.join(TARGETS)}")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each workload (at most 60)")
     parser.add_argument("--json", type=Path, default=Path("bench/results.json"))
     args = parser.parse_args()
-    seconds = min(args.seconds, 120.0)
-    measured = {store: measure_store(store, seconds=seconds) for store in args.stores.split(",")}
-    results = {store: loads for store, (loads, _) in measured.items()}
+    seconds = min(args.seconds, 60.0)
+    targets = args.targets.split(",")
+    sql_floor = None
+    if any(TARGETS[target][0] == "postgres" for target in targets):
+        with tempfile.TemporaryDirectory() as tmp, fresh_database("postgres", Path(tmp)) as url:
+            floor = asyncio.run(workloads.raw_sql_floor(url, connections=16, seconds=seconds))
+        sql_floor = floor.per_second
+    results = {target: measure(target, seconds=seconds) for target in targets}
+    for target, figures in results.items():
+        figures["verdicts"] = verdicts(figures, sql_floor if TARGETS[target][0] == "postgres" else None)
+    if sql_floor:
+        print(f"raw SQL floor (PostgreSQL, 16 connections, update pair): {sql_floor:.1f} pairs/s")
     print(table(results))
-    print()
-    for store, (_, sdk) in measured.items():
-        costs = ", ".join(f"{what} {median * 1e3:.2f} ms" for what, median in sdk.items())
-        print(f"{store:<10} SDK medians: {costs}")
-    summary = {
-        store: {
-            workload: {
-                "per_second": r.per_second,
-                "p50_ms": r.percentile(0.5) * 1e3,
-                "p95_ms": r.percentile(0.95) * 1e3,
-                "p99_ms": r.percentile(0.99) * 1e3,
-                "errors": r.errors,
-                "operations": r.operations,
-                "ratio_to_health": r.per_second / by_workload["health"].per_second,
-            }
-            for workload, r in by_workload.items()
-        }
-        for store, by_workload in results.items()
-    }
-    for store, (_, sdk) in measured.items():
-        summary[store]["sdk_median_ms"] = {what: median * 1e3 for what, median in sdk.items()}
-    args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    args.json.write_text(json.dumps({"sql_floor_pairs_per_second": sql_floor, **results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

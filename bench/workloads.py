@@ -1,24 +1,36 @@
-"""Load loops: each one bounded in count and in time, loopback only."""
+"""The benchmark's workloads. Every loop is bounded in count and in time; traffic goes only to
+the loopback servers the benchmark started."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
+import psycopg
 
 MAX_OPERATIONS_PER_CLIENT = 200_000
+# A client told to wait longer than this retries sooner, so that a run measures throughput
+# rather than idle time; the hint is still honoured whenever it is shorter.
+MAX_BENCH_WAIT_SECONDS = 0.5
 
 
 @dataclass
 class Result:
     name: str
-    operations: int
-    seconds: float
+    operations: int = 0
+    seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
-    errors: int = 0
+    denials: int = 0
+    server_errors: int = 0
+    other_errors: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def per_second(self) -> float:
@@ -30,62 +42,198 @@ class Result:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
+    def count(self, response: httpx.Response, *, ok: int) -> bool:
+        """Tally one answer; True when it is the success expected."""
+        if response.status_code == ok:
+            return True
+        if response.status_code == 423:
+            self.denials += 1
+        elif response.status_code >= 500:
+            self.server_errors += 1
+        else:
+            self.other_errors += 1
+        return False
 
-Operation = Callable[[httpx.AsyncClient], Awaitable[bool]]
+    def summary(self) -> dict[str, Any]:
+        return {
+            "per_second": round(self.per_second, 1),
+            "operations": self.operations,
+            "p50_ms": round(self.percentile(0.5) * 1e3, 2),
+            "p95_ms": round(self.percentile(0.95) * 1e3, 2),
+            "p99_ms": round(self.percentile(0.99) * 1e3, 2),
+            "denials_423": self.denials,
+            "server_errors_5xx": self.server_errors,
+            "other_errors": self.other_errors,
+            **self.extra,
+        }
 
 
-async def run_clients(url: str, *, name: str, clients: int, seconds: float, operation: Operation) -> Result:
-    """`clients` loops each repeating `operation` until `seconds` pass (or the count bound)."""
-    result = Result(name=name, operations=0, seconds=0.0)
+Loop = Callable[[httpx.AsyncClient, Result, float], Awaitable[None]]
+
+
+async def run_clients(urls: list[str], *, result: Result, clients: int, seconds: float, loop: Loop) -> Result:
+    """`clients` concurrent loops spread over the servers at `urls`, for `seconds`."""
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
-        await operation(http)  # warm the connection pool and the server's caches
-        stop_at = time.perf_counter() + seconds
-
-        async def loop() -> None:
-            for _ in range(MAX_OPERATIONS_PER_CLIENT):
-                if time.perf_counter() >= stop_at:
-                    return
-                started = time.perf_counter()
-                ok = await operation(http)
-                result.latencies.append(time.perf_counter() - started)
-                result.operations += ok
-                result.errors += not ok
-
+    https = [httpx.AsyncClient(base_url=url, timeout=30, limits=limits) for url in urls]
+    try:
+        for http in https:
+            await http.get("/api/health")  # open a connection before the clock starts
         started = time.perf_counter()
-        await asyncio.gather(*(loop() for _ in range(clients)))
+        stop_at = started + seconds
+        await asyncio.gather(*(loop(https[i % len(https)], result, stop_at) for i in range(clients)))
         result.seconds = time.perf_counter() - started
+    finally:
+        for http in https:
+            await http.aclose()
     return result
 
 
-async def health(http: httpx.AsyncClient) -> bool:
-    return (await http.get("/api/health")).status_code == 200
+def _bounded(stop_at: float) -> itertools.takewhile[int]:
+    return itertools.takewhile(lambda _: time.perf_counter() < stop_at, range(MAX_OPERATIONS_PER_CLIENT))
 
 
-def acquire_release(limit_name: str) -> Operation:
-    async def pair(http: httpx.AsyncClient) -> bool:
-        lease = await http.post("/api/v1/leases", json={"names": [limit_name], "holder": "bench"})
-        if lease.status_code != 201:
-            return False
-        return (await http.delete(f"/api/v1/leases/{lease.json()['id']}")).status_code == 204
-
-    return pair
+async def health_loop(http: httpx.AsyncClient, result: Result, stop_at: float) -> None:
+    for _ in _bounded(stop_at):
+        started = time.perf_counter()
+        ok = result.count(await http.get("/api/health"), ok=200)
+        result.latencies.append(time.perf_counter() - started)
+        result.operations += ok
 
 
-def sdk_median_costs(url: str, *, concurrency_limit: str, rate_limit_name: str, repeats: int = 300) -> dict[str, float]:
-    """Median seconds of an uncontended `with concurrency(...)` block and of `rate_limit(...)`,
-    through the SDK's default pooled client."""
+def pair_loop(limit_name: str, holds: list[tuple[float, float]] | None = None) -> Loop:
+    """Acquire then release, waiting as the server hints when denied. `holds` collects when
+    each client held its slot (from the grant's arrival to the release's departure)."""
+
+    async def loop(http: httpx.AsyncClient, result: Result, stop_at: float) -> None:
+        for _ in _bounded(stop_at):
+            started = time.perf_counter()
+            lease = await http.post("/api/v1/leases", json={"names": [limit_name], "holder": "bench"})
+            result.latencies.append(time.perf_counter() - started)
+            if not result.count(lease, ok=201):
+                if lease.status_code == 423:
+                    hint = lease.json()["retry_after_seconds"]
+                    await asyncio.sleep(min(hint, MAX_BENCH_WAIT_SECONDS) * random.uniform(1.0, 1.1))
+                continue
+            granted = time.perf_counter()
+            released = time.perf_counter()
+            if result.count(await http.delete(f"/api/v1/leases/{lease.json()['id']}"), ok=204):
+                result.operations += 1
+            if holds is not None:
+                holds.append((granted, released))
+
+    return loop
+
+
+def rate_loop(limit_name: str) -> Loop:
+    async def loop(http: httpx.AsyncClient, result: Result, stop_at: float) -> None:
+        for _ in _bounded(stop_at):
+            started = time.perf_counter()
+            answer = await http.post("/api/v1/rate-limit", json={"names": [limit_name]})
+            result.latencies.append(time.perf_counter() - started)
+            if result.count(answer, ok=200):
+                result.operations += 1
+            elif answer.status_code == 423:
+                wait = min(answer.json()["retry_after_seconds"], stop_at - time.perf_counter())
+                await asyncio.sleep(max(0.0, wait) * random.uniform(1.0, 1.05))
+
+    return loop
+
+
+async def watch_usage(url: str, limit_name: str, done: asyncio.Event) -> float:
+    """The most slots the server reported occupied while `done` was not set."""
+    most = 0.0
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        while not done.is_set():
+            most = max(most, (await http.get(f"/api/v1/limits/{limit_name}")).json()["active_slots"])
+            await asyncio.sleep(0.02)
+    return most
+
+
+def most_held_at_once(holds: list[tuple[float, float]]) -> int:
+    events = sorted([(start, 1) for start, _ in holds] + [(end, -1) for _, end in holds])
+    held = peak = 0
+    for _, change in events:
+        held += change
+        peak = max(peak, held)
+    return peak
+
+
+async def contention(urls: list[str], *, limit_name: str, clients: int, seconds: float) -> Result:
+    result, holds, done = Result("contention"), [], asyncio.Event()
+    watcher = asyncio.create_task(watch_usage(urls[0], limit_name, done))
+    await run_clients(urls, result=result, clients=clients, seconds=seconds, loop=pair_loop(limit_name, holds))
+    done.set()
+    result.extra["most_held_seen_by_clients"] = most_held_at_once(holds)
+    result.extra["most_occupied_seen_by_server"] = await watcher
+    return result
+
+
+async def raw_sql_floor(postgres_url: str, *, connections: int, seconds: float) -> Result:
+    """The same single-row update pair as an acquire and a release, straight to PostgreSQL."""
+    result = Result("raw SQL floor")
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as setup:
+        await setup.execute("CREATE TABLE IF NOT EXISTS bench_floor (id int PRIMARY KEY, occupied float8)")
+        await setup.execute("INSERT INTO bench_floor VALUES (1, 0) ON CONFLICT (id) DO UPDATE SET occupied = 0")
+
+    async def loop(stop_at: float) -> None:
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            for _ in _bounded(stop_at):
+                started = time.perf_counter()
+                await conn.execute("UPDATE bench_floor SET occupied = occupied + 1 WHERE id = 1")
+                await conn.execute("UPDATE bench_floor SET occupied = occupied - 1 WHERE id = 1")
+                result.latencies.append(time.perf_counter() - started)
+                result.operations += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop(started + seconds) for _ in range(connections)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def sdk_medians(url: str, *, concurrency_limit: str, rate_limit_name: str, repeats: int) -> dict[str, float]:
+    """Median milliseconds of an uncontended `with concurrency(...)` block and of `rate_limit`."""
     from slotgate import SlotgateClient, concurrency, rate_limit
 
     client = SlotgateClient(url)
-    costs: dict[str, list[float]] = {"concurrency block": [], "rate_limit": []}
+    costs: dict[str, list[float]] = {"concurrency_block_ms": [], "rate_limit_ms": []}
     for _ in range(min(repeats, 10_000)):
         started = time.perf_counter()
         with concurrency(concurrency_limit, client=client):
             pass
-        costs["concurrency block"].append(time.perf_counter() - started)
+        costs["concurrency_block_ms"].append(time.perf_counter() - started)
         started = time.perf_counter()
         rate_limit(rate_limit_name, client=client)
-        costs["rate_limit"].append(time.perf_counter() - started)
+        costs["rate_limit_ms"].append(time.perf_counter() - started)
     client.close()
-    return {what: sorted(values)[len(values) // 2] for what, values in costs.items()}
+    return {what: round(statistics.median(values) * 1e3, 2) for what, values in costs.items()}
+
+
+def hand_off(url: str, *, limit_name: str, rounds: int, hold_seconds: float = 0.1) -> dict[str, float]:
+    """With the limit full, the delay from a release to the next waiter's grant (SDK waiters)."""
+    import threading
+
+    from slotgate import SlotgateClient, concurrency
+
+    client = SlotgateClient(url)
+    delays: list[float] = []
+    for _ in range(min(rounds, 1000)):
+        holder = client.acquire([limit_name], lease_duration=60)
+        granted = threading.Event()
+        got_at: list[float] = []
+
+        def wait_for_slot(got_at: list[float] = got_at, granted: threading.Event = granted) -> None:
+            with concurrency(limit_name, client=client, timeout_seconds=30):
+                got_at.append(time.perf_counter())
+                granted.set()
+
+        waiter = threading.Thread(target=wait_for_slot)
+        waiter.start()
+        time.sleep(hold_seconds)
+        released_at = time.perf_counter()
+        client.release(holder.id)
+        granted.wait(timeout=30)
+        waiter.join(timeout=30)
+        if got_at:
+            delays.append(got_at[0] - released_at)
+    client.close()
+    return {"hand_off_median_ms": round(statistics.median(delays) * 1e3, 1), "rounds": len(delays)}
