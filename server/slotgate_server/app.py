@@ -18,9 +18,8 @@ from connexion.exceptions import ProblemException
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from slotgate_server import auth, errors
+from slotgate_server import auth, errors, protocol
 from slotgate_server.metrics import Metrics
 from slotgate_server.services import leases
 from slotgate_server.settings import Settings
@@ -38,30 +37,16 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         security_map={"bearer": auth.bearer_handler(settings.api_keys)},
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
     )
-    app.add_api(load_spec(with_security=settings.access_control), strict_validation=True)
-    app.add_middleware(AssumeJsonBody, position=MiddlewarePosition.BEFORE_VALIDATION)
+    spec = load_spec(with_security=settings.access_control)
+    app.add_api(spec, strict_validation=True, validator_map=protocol.VALIDATORS)
+    app.add_middleware(protocol.KeepEncodedSeparators, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(protocol.AssumeJsonBody, position=MiddlewarePosition.BEFORE_VALIDATION)
+    app.add_error_handler(405, protocol.method_not_allowed(spec))
     app.add_error_handler(errors.SlotgateError, errors.render_slotgate_error)
     app.add_error_handler(ProblemException, errors.render_http_error)
     app.add_error_handler(HTTPException, errors.render_http_error)
     app.add_error_handler(Exception, errors.render_unexpected_error)
     return app
-
-
-class AssumeJsonBody:
-    """Connexion validates a body sent without a Content-Type as JSON; saying so in the request
-    makes the handler read it as JSON too (instead of as bytes)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] in {"POST", "PUT", "PATCH"}
-            and not any(key == b"content-type" for key, _ in scope["headers"])
-        ):
-            scope = {**scope, "headers": [*scope["headers"], (b"content-type", b"application/json")]}
-        await self.app(scope, receive, send)
 
 
 def spec_path() -> Path:

@@ -1,0 +1,117 @@
+"""HTTP details that connexion leaves open: how a request's path and body are read before the
+contract validates them, and what a 405 answer allows."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+from urllib.parse import unquote
+
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import BadRequestProblem
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.validators import JSONRequestBodyValidator
+from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from slotgate_server import errors
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+# Percent-escapes that routing must not see decoded: a slash would split a path parameter in
+# two, and a line break ends the match of a route. Kept encoded, they reach the parameter's
+# validation, which refuses them (a name may contain neither `/`, `%` nor control characters).
+_KEPT_ENCODED = re.compile(r"(%(?:2[fF]|[01][0-9a-fA-F]|7[fF]))")
+
+
+def routable_path(raw_path: bytes) -> str:
+    """The request path with every escape decoded except those in `_KEPT_ENCODED`."""
+    pieces = _KEPT_ENCODED.split(raw_path.decode("ascii", errors="replace"))
+    return "".join(piece if index % 2 else unquote(piece) for index, piece in enumerate(pieces))
+
+
+class KeepEncodedSeparators:
+    """Route on a path where an encoded `/` or control character stays encoded, so that
+    `/api/v1/limits/a%2Fb` is the limit name `a%2Fb` (refused as a name: 400) rather than a
+    path that matches no operation (404)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and isinstance(scope.get("raw_path"), bytes):
+            scope = {**scope, "path": routable_path(scope["raw_path"])}
+        await self.app(scope, receive, send)
+
+
+class AssumeJsonBody:
+    """Connexion validates a body sent without a Content-Type as JSON; saying so in the request
+    makes the handler read it as JSON too (instead of as bytes)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in {"POST", "PUT", "PATCH"}
+            and not any(key == b"content-type" for key, _ in scope["headers"])
+        ):
+            scope = {**scope, "headers": [*scope["headers"], (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class JsonBody(JSONRequestBodyValidator):
+    """Connexion's JSON body validator, with every body that is not JSON text answered 400: bytes
+    that are not text in the request's charset, and the `NaN` and `Infinity` that Python's parser
+    would otherwise let through to the schema (where `NaN` passes every bound)."""
+
+    async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
+        raw = b"".join([chunk async for chunk in stream])
+        try:
+            text = raw.decode(self._encoding)
+        except (UnicodeDecodeError, LookupError):
+            raise BadRequestProblem(
+                detail=f"The request body is not {self._encoding} text; send JSON encoded as UTF-8."
+            ) from None
+        if not text:
+            return None
+        try:
+            return json.loads(text, parse_constant=_refuse_constant)
+        except ValueError as error:
+            raise BadRequestProblem(detail=f"The request body is not JSON: {error}.") from None
+
+
+# For `add_api(validator_map=...)`: JSON bodies are read by `JsonBody` (the API takes no others).
+VALIDATORS = {"body": MediaTypeDict({"*/*json": JsonBody})}
+
+
+def method_not_allowed(spec: dict[str, Any]) -> Callable[[ConnexionRequest, Exception], ConnexionResponse]:
+    """A 405 handler whose `Allow` lists every method the contract has for the path (routing
+    alone would name only the methods of the first operation it tried)."""
+    routes = [(compile_path(path)[0], _methods(item)) for path, item in spec["paths"].items()]
+
+    def render(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+        path = request.scope["path"]
+        allowed = next((methods for regex, methods in routes if regex.match(path)), None)
+        if allowed:
+            allow = ", ".join(allowed)
+            detail = f"{request.method} is not an operation of this path; it allows {allow}."
+            error = HTTPException(405, detail=detail, headers={"Allow": allow})
+        return errors.render_http_error(request, error)
+
+    return render
+
+
+def _methods(path_item: dict[str, Any]) -> list[str]:
+    methods = [method.upper() for method in HTTP_METHODS if method in path_item]
+    if "GET" in methods and "HEAD" not in methods:
+        methods.insert(methods.index("GET") + 1, "HEAD")  # answered like GET, without the body
+    return methods
