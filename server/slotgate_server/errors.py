@@ -154,7 +154,7 @@ def render_http_error(_request: ConnexionRequest, error: Exception) -> Connexion
 
 
 # The contract's pattern for limit names, as a person would say it.
-_NAME_RULE = "a limit name has 1 to 255 characters, none of / % & > <, and no control characters"
+_NAME_RULE = "a limit name has 1 to 255 characters, none of / % & > <, no control characters, and not only dots"
 _FIELD_SUFFIX = re.compile(r" - '(?P<path>[^']+)'$")
 
 

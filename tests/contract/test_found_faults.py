@@ -65,3 +65,17 @@ def test_a_name_with_a_slash_or_control_character_is_a_bad_name(admin: httpx.Cli
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         response = admin.request(method, f"/api/v1/limits/{encoded}", json={"limit": 1})
         assert_bad_request(response, "not a valid limit name")
+
+
+@pytest.mark.parametrize("name", ["trailing-line-break\n", ".", "..", "..."])
+def test_names_a_url_cannot_carry_are_refused(admin: httpx.Client, name: str) -> None:
+    # `$` in the name's pattern let a final line break through on the server (Python's reading
+    # of it), and `.` and `..` were names no client can put in a URL's path (they are removed
+    # as dot segments): such limits could be created but never read, changed or deleted.
+    assert_bad_request(admin.post("/api/v1/limits", json={"name": name, "limit": 1}), "not a valid limit name")
+    assert_bad_request(admin.post("/api/v1/leases", json={"names": [name]}), "not a valid limit name")
+
+
+def test_a_page_cursor_with_a_line_break_is_refused(admin: httpx.Client) -> None:
+    assert admin.put("/api/v1/limits/cursor", json={"limit": 1}).status_code in {200, 201}
+    assert_bad_request(admin.get("/api/v1/limits/cursor/leases", params={"after": "5\n"}), "does not match")
