@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -16,9 +15,9 @@ import httpx
 import psycopg
 
 MAX_OPERATIONS_PER_CLIENT = 200_000
-# A client told to wait longer than this retries sooner, so that a run measures throughput
-# rather than idle time; the hint is still honoured whenever it is shorter.
-MAX_BENCH_WAIT_SECONDS = 0.5
+# Clients let the server hold a request this long for slots, as the SDK does: a freed slot
+# is handed over at once instead of at the end of a retry hint.
+SERVER_WAIT_SECONDS = 5.0
 
 
 @dataclass
@@ -101,18 +100,16 @@ async def health_loop(http: httpx.AsyncClient, result: Result, stop_at: float) -
 
 
 def pair_loop(limit_name: str, holds: list[tuple[float, float]] | None = None) -> Loop:
-    """Acquire then release, waiting as the server hints when denied. `holds` collects when
-    each client held its slot (from the grant's arrival to the release's departure)."""
+    """Acquire (waiting on the server) then release. `holds` collects when each client held
+    its slot (from the grant's arrival to the release's departure)."""
 
     async def loop(http: httpx.AsyncClient, result: Result, stop_at: float) -> None:
         for _ in _bounded(stop_at):
             started = time.perf_counter()
-            lease = await http.post("/api/v1/leases", json={"names": [limit_name], "holder": "bench"})
+            body = {"names": [limit_name], "holder": "bench", "wait_seconds": SERVER_WAIT_SECONDS}
+            lease = await http.post("/api/v1/leases", json=body)
             result.latencies.append(time.perf_counter() - started)
             if not result.count(lease, ok=201):
-                if lease.status_code == 423:
-                    hint = lease.json()["retry_after_seconds"]
-                    await asyncio.sleep(min(hint, MAX_BENCH_WAIT_SECONDS) * random.uniform(1.0, 1.1))
                 continue
             granted = time.perf_counter()
             released = time.perf_counter()
@@ -128,13 +125,10 @@ def rate_loop(limit_name: str) -> Loop:
     async def loop(http: httpx.AsyncClient, result: Result, stop_at: float) -> None:
         for _ in _bounded(stop_at):
             started = time.perf_counter()
-            answer = await http.post("/api/v1/rate-limit", json={"names": [limit_name]})
+            wait = max(0.0, min(SERVER_WAIT_SECONDS, stop_at - time.perf_counter()))
+            answer = await http.post("/api/v1/rate-limit", json={"names": [limit_name], "wait_seconds": wait})
             result.latencies.append(time.perf_counter() - started)
-            if result.count(answer, ok=200):
-                result.operations += 1
-            elif answer.status_code == 423:
-                wait = min(answer.json()["retry_after_seconds"], stop_at - time.perf_counter())
-                await asyncio.sleep(max(0.0, wait) * random.uniform(1.0, 1.05))
+            result.operations += result.count(answer, ok=200)
 
     return loop
 

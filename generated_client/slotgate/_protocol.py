@@ -41,6 +41,10 @@ RENEW_AFTER_SHARE = 1 / 3
 # not all return at once.
 JITTER_SHARE = 0.05
 
+# How long one request may wait on the server for slots. The server hands freed slots over at
+# once, so waiting there beats sleeping here; shorter than the HTTP timeout.
+SERVER_WAIT_SECONDS = 5.0
+
 
 @dataclass
 class Lease:
@@ -94,8 +98,12 @@ def _nothing(_parsed: Any) -> None:
     return None
 
 
-def acquire(names: Sequence[str], *, slots: int, lease_duration: float | None, holder: str) -> Call[Lease]:
-    body = LeaseRequest(names=list(names), slots=slots, lease_duration=_unset(lease_duration), holder=holder)
+def acquire(
+    names: Sequence[str], *, slots: int, lease_duration: float | None, holder: str, wait_seconds: float = 0.0
+) -> Call[Lease]:
+    body = LeaseRequest(
+        names=list(names), slots=slots, lease_duration=_unset(lease_duration), holder=holder, wait_seconds=wait_seconds
+    )
     return Call(acquire_lease, {"body": body}, lease_from)
 
 
@@ -112,8 +120,9 @@ def read_lease_of(lease_id: str) -> Call[Lease]:
     return Call(read_lease, {"lease_id": UUID(lease_id)}, lease_from)
 
 
-def consume(names: Sequence[str], *, slots: int) -> Call[None]:
-    return Call(consume_rate_limit, {"body": RateLimitRequest(names=list(names), slots=slots)}, _nothing)
+def consume(names: Sequence[str], *, slots: int, wait_seconds: float = 0.0) -> Call[None]:
+    body = RateLimitRequest(names=list(names), slots=slots, wait_seconds=wait_seconds)
+    return Call(consume_rate_limit, {"body": body}, _nothing)
 
 
 def _same(parsed: T) -> T:
@@ -176,14 +185,23 @@ class RetryBudget:
     def starting(cls, now: float, timeout_seconds: float | None, max_retries: int | None) -> RetryBudget:
         return cls(deadline=None if timeout_seconds is None else now + timeout_seconds, max_retries=max_retries)
 
-    def next_wait(self, denial: errors.SlotsUnavailable, *, now: float, what: str) -> float:
-        """Seconds to sleep before the next try; raises when the budget is spent."""
+    def server_wait(self, now: float) -> float:
+        """How long the next request may wait on the server: none when retries are counted
+        (each would otherwise take that long), else up to the time left."""
+        if self.max_retries is not None:
+            return 0.0
+        left = SERVER_WAIT_SECONDS if self.deadline is None else self.deadline - now
+        return max(0.0, min(SERVER_WAIT_SECONDS, left))
+
+    def next_wait(self, denial: errors.SlotsUnavailable, *, now: float, what: str, waited: bool = False) -> float:
+        """Seconds to sleep before the next try (none after waiting on the server); raises
+        when the budget is spent."""
         if self.max_retries is not None and self.retries >= self.max_retries:
             raise errors.RetriesExhausted(
                 f"{what}: still no slots after {self.retries} retr{'y' if self.retries == 1 else 'ies'}. "
                 f"Last answer: {denial.detail}"
             ) from denial
-        wait = denial.retry_after_seconds * (1 + self._random.uniform(0, JITTER_SHARE))
+        wait = 0.0 if waited else denial.retry_after_seconds * (1 + self._random.uniform(0, JITTER_SHARE))
         if self.deadline is not None:
             remaining = self.deadline - now
             if remaining <= 0:

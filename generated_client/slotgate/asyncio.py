@@ -41,9 +41,18 @@ class SlotgateClient:
         return _protocol.result(call, response)
 
     async def acquire(
-        self, names: Sequence[str], *, slots: int = 1, lease_duration: float | None = None, holder: str = ""
+        self,
+        names: Sequence[str],
+        *,
+        slots: int = 1,
+        lease_duration: float | None = None,
+        holder: str = "",
+        wait_seconds: float = 0.0,
     ) -> Lease:
-        return await self.call(_protocol.acquire(names, slots=slots, lease_duration=lease_duration, holder=holder))
+        call = _protocol.acquire(
+            names, slots=slots, lease_duration=lease_duration, holder=holder, wait_seconds=wait_seconds
+        )
+        return await self.call(call)
 
     async def renew(self, lease_id: str, *, lease_duration: float | None = None) -> Lease:
         return await self.call(_protocol.renew(lease_id, lease_duration=lease_duration))
@@ -51,8 +60,8 @@ class SlotgateClient:
     async def release(self, lease_id: str) -> None:
         await self.call(_protocol.release(lease_id))
 
-    async def consume(self, names: Sequence[str], *, slots: int = 1) -> None:
-        await self.call(_protocol.consume(names, slots=slots))
+    async def consume(self, names: Sequence[str], *, slots: int = 1, wait_seconds: float = 0.0) -> None:
+        await self.call(_protocol.consume(names, slots=slots, wait_seconds=wait_seconds))
 
     async def limits(self, *, name_prefix: str | None = None, active: bool | None = None) -> AsyncIterator[Limit]:
         after = None
@@ -101,7 +110,9 @@ async def concurrency(
     holder = holder or _protocol.default_holder()
     try:
         lease = await _wait_for(
-            lambda: api.acquire(wanted, slots=occupy, lease_duration=lease_duration, holder=holder),
+            lambda wait: api.acquire(
+                wanted, slots=occupy, lease_duration=lease_duration, holder=holder, wait_seconds=wait
+            ),
             what=what,
             timeout_seconds=timeout_seconds,
             max_retries=max_retries,
@@ -142,20 +153,30 @@ async def rate_limit(
     wanted = _protocol.as_names(names)
     what = f"rate_limit({describe(wanted)})"
     try:
-        await _wait_for(lambda: api.consume(wanted, slots=occupy), what=what, timeout_seconds=timeout_seconds)
+        await _wait_for(
+            lambda wait: api.consume(wanted, slots=occupy, wait_seconds=wait),
+            what=what,
+            timeout_seconds=timeout_seconds,
+        )
     except errors.MissingLimits as missing:
         _unguarded(missing, what=what, strict=strict)
 
 
 async def _wait_for(
-    attempt: Callable[[], Awaitable[T]], *, what: str, timeout_seconds: float | None, max_retries: int | None = None
+    attempt: Callable[[float], Awaitable[T]],
+    *,
+    what: str,
+    timeout_seconds: float | None,
+    max_retries: int | None = None,
 ) -> T:
+    """`attempt(wait_seconds)` until it is granted or the budget is spent."""
     budget = RetryBudget.starting(time.monotonic(), timeout_seconds, max_retries)
     while True:
+        on_server = budget.server_wait(time.monotonic())
         try:
-            return await attempt()
+            return await attempt(on_server)
         except errors.SlotsUnavailable as denial:
-            await asyncio.sleep(budget.next_wait(denial, now=time.monotonic(), what=what))
+            await asyncio.sleep(budget.next_wait(denial, now=time.monotonic(), what=what, waited=on_server > 0))
 
 
 def _unguarded(missing: errors.MissingLimits, *, what: str, strict: bool) -> None:

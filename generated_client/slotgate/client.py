@@ -42,9 +42,18 @@ class SlotgateClient:
         return _protocol.result(call, response)
 
     def acquire(
-        self, names: Sequence[str], *, slots: int = 1, lease_duration: float | None = None, holder: str = ""
+        self,
+        names: Sequence[str],
+        *,
+        slots: int = 1,
+        lease_duration: float | None = None,
+        holder: str = "",
+        wait_seconds: float = 0.0,
     ) -> Lease:
-        return self.call(_protocol.acquire(names, slots=slots, lease_duration=lease_duration, holder=holder))
+        call = _protocol.acquire(
+            names, slots=slots, lease_duration=lease_duration, holder=holder, wait_seconds=wait_seconds
+        )
+        return self.call(call)
 
     def renew(self, lease_id: str, *, lease_duration: float | None = None) -> Lease:
         return self.call(_protocol.renew(lease_id, lease_duration=lease_duration))
@@ -52,8 +61,8 @@ class SlotgateClient:
     def release(self, lease_id: str) -> None:
         self.call(_protocol.release(lease_id))
 
-    def consume(self, names: Sequence[str], *, slots: int = 1) -> None:
-        self.call(_protocol.consume(names, slots=slots))
+    def consume(self, names: Sequence[str], *, slots: int = 1, wait_seconds: float = 0.0) -> None:
+        self.call(_protocol.consume(names, slots=slots, wait_seconds=wait_seconds))
 
     def limits(self, *, name_prefix: str | None = None, active: bool | None = None) -> Iterator[Limit]:
         """Every limit in name order, page by page."""

@@ -41,8 +41,12 @@ def concurrency(
     what = f"concurrency({describe(wanted)})"
     try:
         lease = _wait_for(
-            lambda: api.acquire(
-                wanted, slots=occupy, lease_duration=lease_duration, holder=holder or _protocol.default_holder()
+            lambda wait: api.acquire(
+                wanted,
+                slots=occupy,
+                lease_duration=lease_duration,
+                holder=holder or _protocol.default_holder(),
+                wait_seconds=wait,
             ),
             what=what,
             timeout_seconds=timeout_seconds,
@@ -75,20 +79,26 @@ def rate_limit(
     wanted = _protocol.as_names(names)
     what = f"rate_limit({describe(wanted)})"
     try:
-        _wait_for(lambda: api.consume(wanted, slots=occupy), what=what, timeout_seconds=timeout_seconds)
+        _wait_for(
+            lambda wait: api.consume(wanted, slots=occupy, wait_seconds=wait),
+            what=what,
+            timeout_seconds=timeout_seconds,
+        )
     except errors.MissingLimits as missing:
         _unguarded(missing, what=what, strict=strict)
 
 
 def _wait_for(
-    attempt: Callable[[], T], *, what: str, timeout_seconds: float | None, max_retries: int | None = None
+    attempt: Callable[[float], T], *, what: str, timeout_seconds: float | None, max_retries: int | None = None
 ) -> T:
+    """`attempt(wait_seconds)` until it is granted or the budget is spent."""
     budget = RetryBudget.starting(time.monotonic(), timeout_seconds, max_retries)
     while True:
+        on_server = budget.server_wait(time.monotonic())
         try:
-            return attempt()
+            return attempt(on_server)
         except errors.SlotsUnavailable as denial:
-            time.sleep(budget.next_wait(denial, now=time.monotonic(), what=what))
+            time.sleep(budget.next_wait(denial, now=time.monotonic(), what=what, waited=on_server > 0))
 
 
 def _unguarded(missing: errors.MissingLimits, *, what: str, strict: bool) -> None:

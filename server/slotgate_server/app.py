@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 
 from slotgate_server import auth, errors, protocol
 from slotgate_server.metrics import Metrics
+from slotgate_server.notify import SlotsFreed
 from slotgate_server.services import leases
 from slotgate_server.settings import Settings
 from slotgate_server.state import ServerState
@@ -74,7 +75,7 @@ def load_spec(*, with_security: bool) -> dict[str, Any]:
 async def lifespan(_app: ConnexionMiddleware, *, settings: Settings) -> AsyncIterator[dict[str, Any]]:
     db = Database(settings.database_url)
     await db.migrate()
-    server = ServerState(settings=settings, db=db, metrics=Metrics())
+    server = ServerState(settings=settings, db=db, metrics=Metrics(), freed=SlotsFreed())
     sweeper = asyncio.create_task(sweep_forever(server), name="slotgate-lease-sweep")
     try:
         yield {"slotgate": server}

@@ -74,15 +74,15 @@ def default_database_url() -> str:
 
 
 def normalise_database_url(url: str) -> str:
-    """Accept the plain URLs people write and name the async driver the server uses."""
-    for plain, driver in (
-        ("sqlite://", "sqlite+aiosqlite://"),
+    """Accept the URLs people write and name the driver the server uses."""
+    for written, driver in (
+        ("sqlite+aiosqlite://", "sqlite://"),
         ("postgresql://", "postgresql+psycopg://"),
         ("postgres://", "postgresql+psycopg://"),
     ):
-        if url.startswith(plain):
-            return driver + url[len(plain) :]
-    if url.startswith(("sqlite+aiosqlite://", "postgresql+psycopg://")):
+        if url.startswith(written):
+            return driver + url[len(written) :]
+    if url.startswith(("sqlite://", "postgresql+psycopg://")):
         return url
     raise SettingsError(
         f"Unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///PATH or postgresql://USER@HOST/DB."

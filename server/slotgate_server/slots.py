@@ -78,12 +78,15 @@ def fits(*, occupied: float, requested: int, limit: int) -> bool:
 
 
 def take(state: SlotState, *, requested: int, decay_per_second: float, now: float) -> SlotState:
-    return SlotState(occupied_now(state, decay_per_second=decay_per_second, now=now) + requested, now)
+    # A clock behind the last change (another replica's) must not move the state back in time.
+    at = max(now, state.at)
+    return SlotState(occupied_now(state, decay_per_second=decay_per_second, now=at) + requested, at)
 
 
 def give_back(state: SlotState, *, released: int, decay_per_second: float, now: float) -> SlotState:
-    remaining = occupied_now(state, decay_per_second=decay_per_second, now=now) - released
-    return SlotState(max(0.0, remaining), now)
+    at = max(now, state.at)
+    remaining = occupied_now(state, decay_per_second=decay_per_second, now=at) - released
+    return SlotState(max(0.0, remaining), at)
 
 
 def too_large(limits: Iterable[LimitView], *, requested: int) -> list[str]:
@@ -91,8 +94,13 @@ def too_large(limits: Iterable[LimitView], *, requested: int) -> list[str]:
     return [view.name for view in limits if view.active and requested > view.limit]
 
 
-def admit(limits: Sequence[LimitView], *, requested: int, now: float) -> Admission:
-    """All or nothing: grant `requested` slots on every active limit, or on none."""
+def admit(limits: Sequence[LimitView], *, requested: int, now: float, arrived_at: float | None = None) -> Admission:
+    """All or nothing: grant `requested` slots on every active limit, or on none.
+
+    `arrived_at` is when the request reached the server (it may have waited there since).
+    On a decaying limit its slots count from the moment it had both arrived and fit, not
+    from when the server got round to it: time spent waiting on the server costs no rate.
+    """
     blocking = tuple(
         view.name
         for view in limits
@@ -107,11 +115,25 @@ def admit(limits: Sequence[LimitView], *, requested: int, now: float) -> Admissi
     if blocking:
         return Admission(granted=False, blocking=blocking, taken={}, counted=counted)
     taken = {
-        view.name: take(view.state, requested=requested, decay_per_second=view.decay_per_second, now=now)
+        view.name: take(
+            view.state,
+            requested=requested,
+            decay_per_second=view.decay_per_second,
+            now=grant_moment(view, requested=requested, now=now, arrived_at=arrived_at),
+        )
         for view in limits
         if view.active
     }
     return Admission(granted=True, blocking=(), taken=taken, counted=counted)
+
+
+def grant_moment(view: LimitView, *, requested: int, now: float, arrived_at: float | None) -> float:
+    """The moment a grant at `now` counts from: on a decaying limit, the later of the
+    request's arrival and the moment it first fit; never before the limit's last change."""
+    if arrived_at is None or view.decay_per_second <= 0:
+        return now
+    fits_from = view.state.at + decay_wait(view, requested=requested, now=view.state.at)
+    return min(now, max(arrived_at, fits_from, view.state.at))
 
 
 def decay_wait(view: LimitView, *, requested: int, now: float) -> float:

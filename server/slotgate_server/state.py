@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from connexion import request
 
 from slotgate_server.metrics import Metrics
+from slotgate_server.notify import SlotsFreed
 from slotgate_server.settings import Settings
 from slotgate_server.store.database import Database
 
@@ -16,6 +17,7 @@ class ServerState:
     settings: Settings
     db: Database
     metrics: Metrics
+    freed: SlotsFreed
 
 
 def current() -> ServerState:

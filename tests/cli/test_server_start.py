@@ -83,4 +83,4 @@ def test_bad_database_url_is_a_usage_error(tmp_path: Path) -> None:
 def test_the_start_up_line_hides_database_passwords() -> None:
     assert redacted("postgresql+psycopg://app:s3cret@db:5432/slots") == "postgresql+psycopg://app:***@db:5432/slots"
     assert redacted("postgresql+psycopg://app@db/slots") == "postgresql+psycopg://app@db/slots"
-    assert redacted("sqlite+aiosqlite:////var/lib/slotgate.db") == "sqlite+aiosqlite:////var/lib/slotgate.db"
+    assert redacted("sqlite:////var/lib/slotgate.db") == "sqlite:////var/lib/slotgate.db"

@@ -12,13 +12,13 @@ from slotgate_server.settings import ApiKey, Settings, SettingsError, normalise_
 def test_defaults_use_a_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     settings = Settings.from_env({"XDG_DATA_HOME": str(tmp_path)})
-    assert settings.store_kind == "sqlite" and settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.store_kind == "sqlite" and settings.database_url.startswith("sqlite:///")
     assert (settings.min_lease_seconds, settings.default_lease_seconds, settings.max_lease_seconds) == (60, 300, 86400)
     assert settings.max_retry_after_seconds == 30 and not settings.access_control
 
 
 def test_urls_name_the_async_drivers() -> None:
-    assert normalise_database_url("sqlite:////tmp/x.db") == "sqlite+aiosqlite:////tmp/x.db"
+    assert normalise_database_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
     assert normalise_database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     with pytest.raises(SettingsError, match="mysql"):

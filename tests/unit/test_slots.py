@@ -164,3 +164,36 @@ def test_average_moves_towards_the_sample(previous: float | None, sample: float)
 def test_requests_larger_than_an_active_limit_are_refused_up_front(limit: int, requested: int, active: bool) -> None:
     too_large = slots.too_large([view(limit, 0.0, SlotState(0.0, 0.0), active)], requested=requested)
     assert too_large == (["x"] if active and requested > limit else [])
+
+
+@given(
+    st.integers(min_value=1, max_value=5),
+    st.floats(min_value=0.5, max_value=50),
+    st.lists(st.floats(min_value=0, max_value=0.05), min_size=1, max_size=60),
+)
+def test_waiting_on_the_server_costs_no_rate_and_never_exceeds_it(limit: int, rate: float, delays: list[float]) -> None:
+    """Requests that all arrived at 0 and are each served a little after they could be: the
+    grants keep pace with the decay rate exactly, and never run ahead of it."""
+    state, now, grants = SlotState(0.0, 0.0), 0.0, 0
+    for delay in delays:
+        v = view(limit, rate, state)
+        now = max(now, slots.decay_wait(v, requested=1, now=now) + now) + delay  # served late
+        admission = slots.admit([v], requested=1, now=now, arrived_at=0.0)
+        assert admission.granted
+        moment = slots.grant_moment(v, requested=1, now=now, arrived_at=0.0)
+        assert state.at <= moment <= now
+        state = admission.taken["x"]
+        assert state.occupied <= limit + slots.SLOT_TOLERANCE
+        grants += 1
+    # Exactly `limit` at once, then one per 1/rate of time since: the delays were not lost.
+    assert grants <= limit + rate * state.at + 1e-6
+    assert grants >= min(len(delays), limit + rate * state.at - 1 - 1e-6)
+
+
+@given(occupancies, times, rates, gaps, st.integers(1, 100))
+def test_a_clock_behind_the_last_change_never_moves_the_state_back(
+    occupied: float, at: float, rate: float, behind: float, requested: int
+) -> None:
+    state = SlotState(occupied, at)
+    assert slots.take(state, requested=requested, decay_per_second=rate, now=at - behind).at == at
+    assert slots.give_back(state, released=requested, decay_per_second=rate, now=at - behind).at == at

@@ -20,12 +20,17 @@ class LeaseRequest:
             duration (300 s unless the operator changed it); the server's minimum applies
             (60 s unless the operator lowered it).
         holder (str | Unset): Who holds the slots, e.g. host/pid/task; shown to operators. Default: ''.
+        wait_seconds (float | Unset): How long the server may hold the request waiting for the slots before it answers
+            423; 0 answers at once. A waiting request is granted the moment the slots are
+            freed in this server, or have drained on a decaying limit.
+             Default: 0.0.
     """
 
     names: list[str]
     slots: int | Unset = 1
     lease_duration: float | Unset = UNSET
     holder: str | Unset = ""
+    wait_seconds: float | Unset = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         names = self.names
@@ -35,6 +40,8 @@ class LeaseRequest:
         lease_duration = self.lease_duration
 
         holder = self.holder
+
+        wait_seconds = self.wait_seconds
 
         field_dict: dict[str, Any] = {}
 
@@ -49,6 +56,8 @@ class LeaseRequest:
             field_dict["lease_duration"] = lease_duration
         if holder is not UNSET:
             field_dict["holder"] = holder
+        if wait_seconds is not UNSET:
+            field_dict["wait_seconds"] = wait_seconds
 
         return field_dict
 
@@ -63,11 +72,14 @@ class LeaseRequest:
 
         holder = d.pop("holder", UNSET)
 
+        wait_seconds = d.pop("wait_seconds", UNSET)
+
         lease_request = cls(
             names=names,
             slots=slots,
             lease_duration=lease_duration,
             holder=holder,
+            wait_seconds=wait_seconds,
         )
 
         return lease_request

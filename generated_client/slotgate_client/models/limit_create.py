@@ -14,7 +14,9 @@ T = TypeVar("T", bound="LimitCreate")
 class LimitCreate:
     """
     Attributes:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example: database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         limit (int): The number of slots.
         slot_decay_per_second (float | Unset): Slots that drain per second; 0 for no decay. Default: 0.0.
         active (bool | Unset):  Default: True.

@@ -16,15 +16,22 @@ class RateLimitRequest:
     Attributes:
         names (list[str]):
         slots (int | Unset):  Default: 1.
+        wait_seconds (float | Unset): How long the server may hold the request waiting for the slots before it answers
+            423; 0 answers at once. A waiting request is granted the moment the slots are
+            freed in this server, or have drained on a decaying limit.
+             Default: 0.0.
     """
 
     names: list[str]
     slots: int | Unset = 1
+    wait_seconds: float | Unset = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         names = self.names
 
         slots = self.slots
+
+        wait_seconds = self.wait_seconds
 
         field_dict: dict[str, Any] = {}
 
@@ -35,6 +42,8 @@ class RateLimitRequest:
         )
         if slots is not UNSET:
             field_dict["slots"] = slots
+        if wait_seconds is not UNSET:
+            field_dict["wait_seconds"] = wait_seconds
 
         return field_dict
 
@@ -45,9 +54,12 @@ class RateLimitRequest:
 
         slots = d.pop("slots", UNSET)
 
+        wait_seconds = d.pop("wait_seconds", UNSET)
+
         rate_limit_request = cls(
             names=names,
             slots=slots,
+            wait_seconds=wait_seconds,
         )
 
         return rate_limit_request

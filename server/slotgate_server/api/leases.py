@@ -18,6 +18,7 @@ async def acquire_lease(body: dict[str, Any]) -> Reply:
         slots_each=body.get("slots", 1),
         duration=body.get("lease_duration"),
         holder=body.get("holder", ""),
+        wait_seconds=body.get("wait_seconds", 0.0),
     )
     return render.lease(lease), 201, render.lease_location(lease)
 

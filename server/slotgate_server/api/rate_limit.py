@@ -13,5 +13,7 @@ Reply = tuple[Any, ...]
 
 async def consume_rate_limit(body: dict[str, Any]) -> Reply:
     slots_each = body.get("slots", 1)
-    granted_at = await rate_limit.consume(state.current(), names=body["names"], slots_each=slots_each)
+    granted_at = await rate_limit.consume(
+        state.current(), names=body["names"], slots_each=slots_each, wait_seconds=body.get("wait_seconds", 0.0)
+    )
     return {"names": body["names"], "slots": slots_each, "granted_at": clock.iso(granted_at)}, 200, render.JSON

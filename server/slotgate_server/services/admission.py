@@ -1,12 +1,14 @@
-"""Taking and freeing slots: the transactions around the arithmetic in `slots`."""
+"""Taking and freeing slots: the transactions around the arithmetic in `slots`, and waiting
+for slots on the server when a caller asks to."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from slotgate_server import clock, slots
 from slotgate_server.errors import MissingLimits, SlotsUnavailable, Unsatisfiable
@@ -18,11 +20,25 @@ from slotgate_server.store.records import LeaseRecord, LimitRecord
 T = TypeVar("T")
 
 # Records what a grant produced (a lease, a rate-limit receipt) inside the granting transaction.
-Grant = Callable[[AsyncConnection, list[LimitRecord], slots.Admission, float], Awaitable[T]]
+Grant = Callable[[Connection, list[LimitRecord], slots.Admission, float], T]
 # Refuses, by raising, a request that the limits can never serve in this mode.
 Check = Callable[[list[LimitRecord]], None]
 
 RECLAIM_BATCH = 500
+# Another replica's releases wake nobody here: a waiter on PostgreSQL looks again this often.
+REPLICA_RECHECK_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Granted(Generic[T]):
+    value: T
+
+
+@dataclass(frozen=True)
+class Blocked:
+    denial: SlotsUnavailable
+    # Blocking limits whose slots are partly held by expired leases: reclaim, then try again.
+    expired_on: list[str]
 
 
 async def take_slots(
@@ -33,42 +49,78 @@ async def take_slots(
     mode: str,
     grant: Grant[T],
     check: Check | None = None,
+    wait_seconds: float = 0.0,
 ) -> T:
-    """Take `requested` slots on every named limit, all or nothing.
+    """Take `requested` slots on every named limit, all or nothing, waiting up to
+    `wait_seconds` for them.
 
     A request that would be denied while expired leases still hold slots of a blocking limit
     reclaims those leases on the spot and is decided again, so correctness never waits for
-    the sweep.
+    the sweep. Only the final answer counts as a denial.
     """
     started = time.perf_counter()
+    arrived_at = clock.now()
     ordered = sorted(set(names))
-    for attempt in (1, 2):
-        now = clock.now()
-        async with server.db.transaction() as conn:
-            records = await limit_store.lock_limits(conn, names=ordered)
-            _refuse_impossible(records, names=ordered, requested=requested, check=check)
-            admission = slots.admit([record.view() for record in records], requested=requested, now=now)
-            if admission.granted:
-                by_name = {record.name: record for record in records}
-                states = {by_name[name].id: state for name, state in admission.taken.items()}
-                await limit_store.write_states(conn, states=states)
-                result = await grant(conn, records, admission, now)
-                server.metrics.grants.labels(mode).inc()
-                server.metrics.take_latency.labels(mode).observe(time.perf_counter() - started)
-                return result
-            blocking = [record for record in records if record.name in admission.blocking]
-            reclaim_first = attempt == 1 and await lease_store.any_expired(
-                conn, now=now, limit_ids=[record.id for record in blocking]
-            )
-            if not reclaim_first:
-                denial = await _deny(server, conn, blocking=blocking, requested=requested, now=now)
-        if reclaim_first:
-            await reclaim_expired(server, limit_ids=[record.id for record in blocking])
+    deadline = time.monotonic() + wait_seconds
+    reclaimed = False
+    while True:
+        final = time.monotonic() >= deadline
+        outcome = await server.db.write(
+            _attempt,
+            names=ordered,
+            requested=requested,
+            arrived_at=arrived_at,
+            grant=grant,
+            check=check,
+            count_denial=final,
+            max_wait=server.settings.max_retry_after_seconds,
+        )
+        if isinstance(outcome, Granted):
+            server.metrics.grants.labels(mode).inc()
+            server.metrics.take_latency.labels(mode).observe(time.perf_counter() - started)
+            return outcome.value
+        if outcome.expired_on and not reclaimed:
+            reclaimed = True
+            await reclaim_expired(server, limit_ids=outcome.expired_on)
             continue
-        server.metrics.denials.labels(mode).inc()
-        server.metrics.take_latency.labels(mode).observe(time.perf_counter() - started)
-        raise denial
-    raise AssertionError("unreachable: the second attempt always grants or denies")
+        if final:
+            server.metrics.denials.labels(mode).inc()
+            server.metrics.take_latency.labels(mode).observe(time.perf_counter() - started)
+            raise outcome.denial
+        await server.freed.wait(timeout=_next_look(server, outcome.denial, deadline))
+
+
+def _next_look(server: ServerState, denial: SlotsUnavailable, deadline: float) -> float:
+    wait = min(denial.retry_after_seconds, max(0.0, deadline - time.monotonic()))
+    return wait if server.db.is_sqlite else min(wait, REPLICA_RECHECK_SECONDS)
+
+
+def _attempt(
+    conn: Connection,
+    *,
+    names: list[str],
+    requested: int,
+    arrived_at: float,
+    grant: Grant[T],
+    check: Check | None,
+    count_denial: bool,
+    max_wait: float,
+) -> Granted[T] | Blocked:
+    records = limit_store.lock_limits(conn, names=names)
+    now = clock.now()  # read after the locks: grants on one limit see time in their commit order
+    _refuse_impossible(records, names=names, requested=requested, check=check)
+    admission = slots.admit([record.view() for record in records], requested=requested, now=now, arrived_at=arrived_at)
+    if admission.granted:
+        by_name = {record.name: record for record in records}
+        limit_store.write_states(conn, states={by_name[name].id: state for name, state in admission.taken.items()})
+        return Granted(grant(conn, records, admission, now))
+    blocking = [record for record in records if record.name in admission.blocking]
+    blocking_ids = [record.id for record in blocking]
+    if lease_store.any_expired(conn, now=now, limit_ids=blocking_ids):
+        return Blocked(_denial(conn, blocking=blocking, requested=requested, now=now, max_wait=max_wait), blocking_ids)
+    if count_denial:
+        limit_store.count_denial(conn, limit_ids=blocking_ids, slots_denied=requested)
+    return Blocked(_denial(conn, blocking=blocking, requested=requested, now=now, max_wait=max_wait), [])
 
 
 def _refuse_impossible(records: list[LimitRecord], *, names: list[str], requested: int, check: Check | None) -> None:
@@ -86,13 +138,11 @@ def _refuse_impossible(records: list[LimitRecord], *, names: list[str], requeste
         check(records)
 
 
-async def _deny(
-    server: ServerState, conn: AsyncConnection, *, blocking: list[LimitRecord], requested: int, now: float
+def _denial(
+    conn: Connection, *, blocking: list[LimitRecord], requested: int, now: float, max_wait: float
 ) -> SlotsUnavailable:
-    """Count the denial on the limits that caused it, and work out when to retry."""
-    blocking_ids = [record.id for record in blocking]
-    await limit_store.count_denial(conn, limit_ids=blocking_ids, slots_denied=requested)
-    holds = await lease_store.holds_on(conn, limit_ids=blocking_ids, now=now)
+    """When to retry, and why not now."""
+    holds = lease_store.holds_on(conn, limit_ids=[record.id for record in blocking], now=now)
     wait = max(
         slots.retry_wait(
             record.view(),
@@ -100,7 +150,7 @@ async def _deny(
             now=now,
             holds=holds.get(record.id, []),
             avg_occupancy_seconds=record.avg_occupancy_seconds,
-            max_wait=server.settings.max_retry_after_seconds,
+            max_wait=max_wait,
         )
         for record in blocking
     )
@@ -118,11 +168,11 @@ def _shortage(record: LimitRecord, *, now: float) -> str:
     return f"{record.name!r} has {free:.3g} of {record.limit} slots free"
 
 
-async def free_slots(conn: AsyncConnection, *, ended: Sequence[LeaseRecord], reason: str, now: float) -> None:
+def free_slots(conn: Connection, *, ended: Sequence[LeaseRecord], reason: str, now: float) -> None:
     """End the given (locked) leases and give their slots back to their limits."""
     tokens = [lease.fencing_token for lease in ended]
-    counted = await lease_store.counted_slots(conn, tokens=tokens)
-    records = await limit_store.lock_limits_by_id(conn, ids=[i for i, n in counted.items() if n > 0])
+    counted = lease_store.counted_slots(conn, tokens=tokens)
+    records = limit_store.lock_limits_by_id(conn, ids=[i for i, n in counted.items() if n > 0])
     states = {
         record.id: slots.give_back(
             record.state, released=counted[record.id], decay_per_second=record.slot_decay_per_second, now=now
@@ -136,16 +186,22 @@ async def free_slots(conn: AsyncConnection, *, ended: Sequence[LeaseRecord], rea
         averages = {
             record.id: slots.updated_average(record.avg_occupancy_seconds, now - lease.created) for record in records
         }
-    await limit_store.write_states(conn, states=states, averages=averages)
-    await lease_store.end_leases(conn, tokens=tokens, reason=reason, now=now)
+    limit_store.write_states(conn, states=states, averages=averages)
+    lease_store.end_leases(conn, tokens=tokens, reason=reason, now=now)
+
+
+def _reclaim(conn: Connection, *, limit_ids: Sequence[str] | None) -> int:
+    now = clock.now()
+    expired = lease_store.lock_expired(conn, now=now, batch=RECLAIM_BATCH, limit_ids=limit_ids)
+    if expired:
+        free_slots(conn, ended=expired, reason="expired", now=now)
+    return len(expired)
 
 
 async def reclaim_expired(server: ServerState, *, limit_ids: Sequence[str] | None = None) -> int:
     """Free the slots of leases that expired (on the given limits, or anywhere); returns how many."""
-    now = clock.now()
-    async with server.db.transaction() as conn:
-        expired = await lease_store.lock_expired(conn, now=now, batch=RECLAIM_BATCH, limit_ids=limit_ids)
-        if expired:
-            await free_slots(conn, ended=expired, reason="expired", now=now)
-    server.metrics.expiries.inc(len(expired))
-    return len(expired)
+    reclaimed = await server.db.write(_reclaim, limit_ids=limit_ids)
+    if reclaimed:
+        server.metrics.expiries.inc(reclaimed)
+        server.freed.notify()
+    return reclaimed

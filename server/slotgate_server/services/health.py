@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Connection
+
 from slotgate_server.errors import StoreUnavailable, is_store_outage
 from slotgate_server.state import ServerState
 from slotgate_server.store import limits as limit_store
@@ -21,13 +23,14 @@ async def check(server: ServerState) -> None:
         raise
 
 
-async def all_limits(server: ServerState) -> list[LimitRecord]:
+def _all_limits(conn: Connection) -> list[LimitRecord]:
     found: list[LimitRecord] = []
     after = None
-    async with server.db.reading() as conn:
-        while page := await limit_store.list_limits(
-            conn, name_prefix=None, active=None, after=after, page_size=METRICS_PAGE
-        ):
-            found += page
-            after = page[-1].name
+    while page := limit_store.list_limits(conn, name_prefix=None, active=None, after=after, page_size=METRICS_PAGE):
+        found += page
+        after = page[-1].name
     return found
+
+
+async def all_limits(server: ServerState) -> list[LimitRecord]:
+    return await server.db.read(_all_limits)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from slotgate_server import clock, slots
 from slotgate_server.errors import InvalidRequest, LeaseGone, NotFound
@@ -26,20 +26,28 @@ def _check_duration(server: ServerState, duration: float) -> None:
 
 
 async def acquire(
-    server: ServerState, *, names: Sequence[str], slots_each: int, duration: float | None, holder: str
+    server: ServerState,
+    *,
+    names: Sequence[str],
+    slots_each: int,
+    duration: float | None,
+    holder: str,
+    wait_seconds: float = 0.0,
 ) -> LeaseRecord:
     lease_duration = server.settings.default_lease_seconds if duration is None else duration
     _check_duration(server, lease_duration)
 
-    async def record_lease(
-        conn: AsyncConnection, records: list[LimitRecord], admission: slots.Admission, now: float
+    def record_lease(
+        conn: Connection, records: list[LimitRecord], admission: slots.Admission, now: float
     ) -> LeaseRecord:
         counted = {record.id: admission.counted[record.name] for record in records}
-        return await lease_store.insert_lease(
+        return lease_store.insert_lease(
             conn, names=names, slots_each=slots_each, holder=holder, duration=lease_duration, counted=counted, now=now
         )
 
-    return await take_slots(server, names=names, requested=slots_each, mode="concurrency", grant=record_lease)
+    return await take_slots(
+        server, names=names, requested=slots_each, mode="concurrency", grant=record_lease, wait_seconds=wait_seconds
+    )
 
 
 def _not_found(lease_id: str) -> NotFound:
@@ -57,8 +65,7 @@ def _gone(lease: LeaseRecord) -> LeaseGone:
 
 
 async def read(server: ServerState, *, lease_id: str) -> LeaseRecord:
-    async with server.db.reading() as conn:
-        lease = await lease_store.get_lease(conn, lease_id=lease_id)
+    lease = await server.db.read(lease_store.get_lease, lease_id=lease_id)
     if lease is None:
         raise _not_found(lease_id)
     if lease.ended_at is not None or lease.expired(clock.now()):
@@ -66,52 +73,65 @@ async def read(server: ServerState, *, lease_id: str) -> LeaseRecord:
     return lease
 
 
-async def _lock_open(conn: AsyncConnection, *, lease_id: str, now: float) -> tuple[LeaseRecord, LeaseRecord | None]:
+def _lock_open(conn: Connection, *, lease_id: str, now: float) -> tuple[LeaseRecord, LeaseRecord | None]:
     """The lease, locked, and what ended it if it is not open. An expired lease is reclaimed
     here, so that the answer and the slot counts agree."""
-    lease = await lease_store.get_lease(conn, lease_id=lease_id, lock=True)
+    lease = lease_store.get_lease(conn, lease_id=lease_id, lock=True)
     if lease is None:
         raise _not_found(lease_id)
     if lease.ended_at is not None:
         return lease, lease
     if lease.expired(now):
-        await free_slots(conn, ended=[lease], reason="expired", now=now)
+        free_slots(conn, ended=[lease], reason="expired", now=now)
         return lease, replace(lease, ended_at=now, end_reason="expired")
     return lease, None
 
 
-async def release(server: ServerState, *, lease_id: str) -> None:
+def _release(conn: Connection, *, lease_id: str) -> LeaseRecord | None:
+    """Release the lease; returns what had ended it instead, if anything."""
     now = clock.now()
-    async with server.db.transaction() as conn:
-        lease, ended = await _lock_open(conn, lease_id=lease_id, now=now)
-        if ended is None:
-            await free_slots(conn, ended=[lease], reason="released", now=now)
+    lease, ended = _lock_open(conn, lease_id=lease_id, now=now)
+    if ended is None:
+        free_slots(conn, ended=[lease], reason="released", now=now)
+    return ended
+
+
+async def release(server: ServerState, *, lease_id: str) -> None:
+    ended = await server.db.write(_release, lease_id=lease_id)
+    server.freed.notify()
     if ended is not None:
         raise _gone(ended)
+
+
+def _renew(conn: Connection, *, lease_id: str, duration: float | None, server: ServerState) -> LeaseRecord:
+    now = clock.now()
+    lease, ended = _lock_open(conn, lease_id=lease_id, now=now)
+    if ended is not None:
+        return ended
+    new_duration = lease.lease_duration if duration is None else duration
+    _check_duration(server, new_duration)
+    lease_store.extend(conn, token=lease.fencing_token, duration=new_duration, now=now)
+    return replace(lease, expires_at=now + new_duration, lease_duration=new_duration)
 
 
 async def renew(server: ServerState, *, lease_id: str, duration: float | None) -> LeaseRecord:
-    now = clock.now()
-    async with server.db.transaction() as conn:
-        lease, ended = await _lock_open(conn, lease_id=lease_id, now=now)
-        if ended is None:
-            new_duration = lease.lease_duration if duration is None else duration
-            _check_duration(server, new_duration)
-            await lease_store.extend(conn, token=lease.fencing_token, duration=new_duration, now=now)
-            renewed = replace(lease, expires_at=now + new_duration, lease_duration=new_duration)
-    if ended is not None:
-        raise _gone(ended)
-    return renewed
+    lease = await server.db.write(_renew, lease_id=lease_id, duration=duration, server=server)
+    if lease.ended_at is not None:
+        server.freed.notify()  # it had expired and was reclaimed just now
+        raise _gone(lease)
+    return lease
 
 
 async def list_on_limit(
     server: ServerState, *, name: str, after: str | None, page_size: int
 ) -> tuple[list[LeaseRecord], str | None]:
     limit = await read_limit(server, name=name)
-    async with server.db.reading() as conn:
-        found = await lease_store.list_open_on_limit(
-            conn, limit_id=limit.id, after_token=int(after) if after else None, page_size=page_size + 1
-        )
+    found = await server.db.read(
+        lease_store.list_open_on_limit,
+        limit_id=limit.id,
+        after_token=int(after) if after else None,
+        page_size=page_size + 1,
+    )
     page = found[:page_size]
     return page, (str(page[-1].fencing_token) if len(found) > page_size else None)
 
@@ -122,6 +142,5 @@ async def sweep(server: ServerState) -> int:
     while reclaimed:
         reclaimed = await reclaim_expired(server)
         total += reclaimed
-    async with server.db.transaction() as conn:
-        await lease_store.purge_ended(conn, ended_before=clock.now() - server.settings.lease_history_seconds)
+    await server.db.write(lease_store.purge_ended, ended_before=clock.now() - server.settings.lease_history_seconds)
     return total

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import Connection
+
 from slotgate_server import clock
 from slotgate_server.errors import NotFound
 from slotgate_server.state import ServerState
@@ -17,13 +19,11 @@ def _not_found(name: str) -> NotFound:
 
 
 async def create(server: ServerState, *, name: str, config: Mapping[str, Any]) -> LimitRecord:
-    async with server.db.transaction() as conn:
-        return await limit_store.insert_limit(conn, name=name, config=config, now=clock.now())
+    return await server.db.write(limit_store.insert_limit, name=name, config=config, now=clock.now())
 
 
 async def read(server: ServerState, *, name: str) -> LimitRecord:
-    async with server.db.reading() as conn:
-        record = await limit_store.get_limit(conn, name=name)
+    record = await server.db.read(limit_store.get_limit, name=name)
     if record is None:
         raise _not_found(name)
     return record
@@ -33,38 +33,43 @@ async def list_page(
     server: ServerState, *, name_prefix: str | None, active: bool | None, after: str | None, page_size: int
 ) -> tuple[list[LimitRecord], str | None]:
     """One page of limits in name order, and the cursor of the next page (None on the last)."""
-    async with server.db.reading() as conn:
-        records = await limit_store.list_limits(
-            conn, name_prefix=name_prefix, active=active, after=after, page_size=page_size + 1
-        )
+    records = await server.db.read(
+        limit_store.list_limits, name_prefix=name_prefix, active=active, after=after, page_size=page_size + 1
+    )
     page = records[:page_size]
     return page, (page[-1].name if len(records) > page_size else None)
 
 
 async def update(server: ServerState, *, name: str, changes: Mapping[str, Any]) -> LimitRecord:
-    async with server.db.transaction() as conn:
-        record = await limit_store.update_config(conn, name=name, config=changes, now=clock.now())
+    record = await server.db.write(_update, name=name, config=changes)
     if record is None:
         raise _not_found(name)
+    server.freed.notify()  # a raised limit or a deactivation may let waiters in
     return record
+
+
+def _update(conn: Connection, *, name: str, config: Mapping[str, Any]) -> LimitRecord | None:
+    return limit_store.update_config(conn, name=name, config=config, now=clock.now())
 
 
 async def upsert(server: ServerState, *, name: str, config: Mapping[str, Any]) -> tuple[LimitRecord, bool]:
     """Give the limit exactly this configuration; returns it and whether it was created."""
     full = {"slot_decay_per_second": 0.0, "active": True, **config}
-    now = clock.now()
-    async with server.db.transaction() as conn:
-        created = await limit_store.insert_limit_if_absent(conn, name=name, config=full, now=now)
-        if created is not None:
-            return created, True
-        updated = await limit_store.update_config(conn, name=name, config=full, now=now)
-    if updated is None:  # deleted between the two statements
+    record, created = await server.db.write(_upsert, name=name, config=full)
+    if record is None:  # deleted between the two statements
         raise _not_found(name)
-    return updated, False
+    server.freed.notify()
+    return record, created
+
+
+def _upsert(conn: Connection, *, name: str, config: Mapping[str, Any]) -> tuple[LimitRecord | None, bool]:
+    now = clock.now()
+    created = limit_store.insert_limit_if_absent(conn, name=name, config=config, now=now)
+    if created is not None:
+        return created, True
+    return limit_store.update_config(conn, name=name, config=config, now=now), False
 
 
 async def delete(server: ServerState, *, name: str) -> None:
-    async with server.db.transaction() as conn:
-        deleted = await limit_store.delete_limit(conn, name=name)
-    if not deleted:
+    if not await server.db.write(limit_store.delete_limit, name=name):
         raise _not_found(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from slotgate_server import slots
 from slotgate_server.errors import Unsatisfiable
@@ -22,14 +22,18 @@ def _require_decay(records: list[LimitRecord]) -> None:
         )
 
 
-async def consume(server: ServerState, *, names: Sequence[str], slots_each: int) -> float:
-    """Take the slots; returns when they were granted."""
+def _granted_at(_conn: Connection, _records: list[LimitRecord], _admission: slots.Admission, now: float) -> float:
+    return now
 
-    async def granted_at(
-        _conn: AsyncConnection, _records: list[LimitRecord], _admission: slots.Admission, now: float
-    ) -> float:
-        return now
 
+async def consume(server: ServerState, *, names: Sequence[str], slots_each: int, wait_seconds: float = 0.0) -> float:
+    """Take the slots, waiting up to `wait_seconds` for them; returns when they were granted."""
     return await take_slots(
-        server, names=names, requested=slots_each, mode="rate_limit", grant=granted_at, check=_require_decay
+        server,
+        names=names,
+        requested=slots_each,
+        mode="rate_limit",
+        grant=_granted_at,
+        check=_require_decay,
+        wait_seconds=wait_seconds,
     )

@@ -1,30 +1,43 @@
-"""Engines, transactions and migrations for SQLite and PostgreSQL."""
+"""Engines, transactions and migrations for SQLite and PostgreSQL.
+
+A transaction runs whole on a database thread: the event loop hands it over once and gets
+the result back once. Nothing else runs between a transaction's statements, so the rows it
+locks are held only as long as the database needs, not as long as a busy event loop takes to
+come back to it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import Connection, Engine, create_engine, event, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # Any number of replicas may start at once against one PostgreSQL; one migrates at a time.
 _MIGRATION_LOCK_KEY = 0x510769A7E
 
+# PostgreSQL serves many transactions at once; these many run at a time per process.
+POSTGRES_THREADS = 8
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
 
 class Database:
-    """The store's engines. Writes go through `transaction()`, reads through `reading()`.
+    """The store's engines and the threads that run transactions on them.
 
-    SQLite has one writer at a time: in this process writers queue on a lock instead of
-    polling the file lock, and every write transaction starts with BEGIN IMMEDIATE so that
-    writers in other processes wait (busy timeout) rather than fail on a lock upgrade.
+    SQLite has one writer at a time: one thread writes (so writers in this process queue in
+    order instead of polling the file lock), and every write transaction starts with BEGIN
+    IMMEDIATE so that a writer in another process waits (busy timeout) rather than fails on a
+    lock upgrade. Readers use their own connections and never block the writer (WAL).
     """
 
     def __init__(self, url: str) -> None:
@@ -32,52 +45,62 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
-            self.read_engine = _sqlite_engine(url, begin="BEGIN", pool_size=4)
-            self._writer_lock: asyncio.Lock | None = asyncio.Lock()
+            self.read_engine = _sqlite_engine(url, begin="BEGIN", pool_size=2)
+            self._writers = ThreadPoolExecutor(1, thread_name_prefix="slotgate-write")
+            self._readers = ThreadPoolExecutor(2, thread_name_prefix="slotgate-read")
         else:
-            engine = create_async_engine(url, pool_size=10, max_overflow=20)
+            engine = create_engine(url, pool_size=POSTGRES_THREADS + 2, max_overflow=0)
             self.write_engine = self.read_engine = engine
-            self._writer_lock = None
+            self._writers = self._readers = ThreadPoolExecutor(POSTGRES_THREADS, thread_name_prefix="slotgate-db")
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction: committed when the block ends, rolled back if it raises."""
-        async with self._writer_lock or contextlib.nullcontext(), self.write_engine.begin() as conn:
-            yield conn
+    async def write(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `work(connection, ...)` in one write transaction: committed when it returns,
+        rolled back if it raises."""
+        job = functools.partial(_in_transaction, self.write_engine, work, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._writers, job)
 
-    @contextlib.asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncConnection]:
-        async with self.read_engine.connect() as conn:
-            yield conn
+    async def read(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        job = functools.partial(_in_transaction, self.read_engine, work, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._readers, job)
 
     async def ping(self) -> None:
-        async with self.reading() as conn:
-            await conn.execute(text("SELECT 1"))
+        await self.read(_select_one)
 
     async def migrate(self) -> None:
-        async with self.transaction() as conn:
-            if not self.is_sqlite:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-            await conn.run_sync(_upgrade_to_head)
+        await self.write(_upgrade_to_head, lock=not self.is_sqlite)
 
     async def dispose(self) -> None:
-        await self.write_engine.dispose()
-        if self.read_engine is not self.write_engine:
-            await self.read_engine.dispose()
+        for pool in {self._writers, self._readers}:
+            pool.shutdown(wait=True)
+        for engine in {self.write_engine, self.read_engine}:
+            engine.dispose()
 
 
-def _upgrade_to_head(connection: Connection) -> None:
+def _in_transaction(engine: Engine, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with engine.begin() as connection:
+        return work(connection, *args, **kwargs)
+
+
+def _select_one(connection: Connection) -> None:
+    connection.execute(text("SELECT 1"))
+
+
+def _upgrade_to_head(connection: Connection, *, lock: bool) -> None:
+    if lock:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
+def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> Engine:
     _ensure_parent_directory(url)
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, connect_args={"timeout": 30})
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=0, connect_args={"timeout": 30, "check_same_thread": False}
+    )
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def configure(dbapi_connection: Any, _record: Any) -> None:
         # Leave BEGIN to us (below), so that write transactions can be IMMEDIATE.
         dbapi_connection.isolation_level = None
@@ -92,7 +115,7 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def start(conn: Connection) -> None:
         conn.exec_driver_sql(begin)
 

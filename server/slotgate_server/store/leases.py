@@ -8,8 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from slotgate_server import slots
 from slotgate_server.store.records import LeaseRecord
@@ -31,8 +30,8 @@ def _record(row: Row[Any]) -> LeaseRecord:
     )
 
 
-async def insert_lease(
-    conn: AsyncConnection,
+def insert_lease(
+    conn: Connection,
     *,
     names: Sequence[str],
     slots_each: int,
@@ -56,25 +55,25 @@ async def insert_lease(
     )
     values = asdict(lease)
     del values["fencing_token"]  # drawn by the database
-    token = (await conn.execute(insert(leases).values(**values).returning(leases.c.fencing_token))).scalar_one()
-    await conn.execute(
+    token = (conn.execute(insert(leases).values(**values).returning(leases.c.fencing_token))).scalar_one()
+    conn.execute(
         insert(lease_limits),
         [{"lease_token": token, "limit_id": limit_id, "slots": n} for limit_id, n in counted.items()],
     )
     return replace(lease, fencing_token=token)
 
 
-async def get_lease(conn: AsyncConnection, *, lease_id: str, lock: bool = False) -> LeaseRecord | None:
+def get_lease(conn: Connection, *, lease_id: str, lock: bool = False) -> LeaseRecord | None:
     query = select(leases).where(leases.c.id == lease_id)
     if lock:
         query = query.with_for_update()
-    row = (await conn.execute(query)).first()
+    row = (conn.execute(query)).first()
     return _record(row) if row else None
 
 
-async def counted_slots(conn: AsyncConnection, *, tokens: Sequence[int]) -> dict[str, int]:
+def counted_slots(conn: Connection, *, tokens: Sequence[int]) -> dict[str, int]:
     """Slots the given leases count, summed per limit id."""
-    rows = await conn.execute(
+    rows = conn.execute(
         select(lease_limits.c.limit_id, lease_limits.c.slots).where(lease_limits.c.lease_token.in_(tokens))
     )
     totals: dict[str, int] = defaultdict(int)
@@ -83,14 +82,14 @@ async def counted_slots(conn: AsyncConnection, *, tokens: Sequence[int]) -> dict
     return dict(totals)
 
 
-async def end_leases(conn: AsyncConnection, *, tokens: Sequence[int], reason: str, now: float) -> None:
+def end_leases(conn: Connection, *, tokens: Sequence[int], reason: str, now: float) -> None:
     """Mark the leases ended and drop their links: an ended lease counts against nothing."""
-    await conn.execute(update(leases).where(leases.c.fencing_token.in_(tokens)).values(ended_at=now, end_reason=reason))
-    await conn.execute(delete(lease_limits).where(lease_limits.c.lease_token.in_(tokens)))
+    conn.execute(update(leases).where(leases.c.fencing_token.in_(tokens)).values(ended_at=now, end_reason=reason))
+    conn.execute(delete(lease_limits).where(lease_limits.c.lease_token.in_(tokens)))
 
 
-async def extend(conn: AsyncConnection, *, token: int, duration: float, now: float) -> None:
-    await conn.execute(
+def extend(conn: Connection, *, token: int, duration: float, now: float) -> None:
+    conn.execute(
         update(leases).where(leases.c.fencing_token == token).values(expires_at=now + duration, lease_duration=duration)
     )
 
@@ -99,8 +98,8 @@ def _open_on(limit_ids: Iterable[str]) -> Any:
     return select(lease_limits.c.lease_token).where(lease_limits.c.limit_id.in_(list(limit_ids)))
 
 
-async def lock_expired(
-    conn: AsyncConnection, *, now: float, batch: int, limit_ids: Iterable[str] | None = None
+def lock_expired(
+    conn: Connection, *, now: float, batch: int, limit_ids: Iterable[str] | None = None
 ) -> list[LeaseRecord]:
     """Open leases past their expiry, locked; leases another transaction holds are skipped
     (it is releasing or reclaiming them)."""
@@ -113,22 +112,22 @@ async def lock_expired(
     )
     if limit_ids is not None:
         query = query.where(leases.c.fencing_token.in_(_open_on(limit_ids)))
-    return [_record(row) for row in await conn.execute(query)]
+    return [_record(row) for row in conn.execute(query)]
 
 
-async def any_expired(conn: AsyncConnection, *, now: float, limit_ids: Iterable[str]) -> bool:
+def any_expired(conn: Connection, *, now: float, limit_ids: Iterable[str]) -> bool:
     query = (
         select(leases.c.fencing_token)
         .where(leases.c.ended_at.is_(None), leases.c.expires_at <= now)
         .where(leases.c.fencing_token.in_(_open_on(limit_ids)))
         .limit(1)
     )
-    return (await conn.execute(query)).first() is not None
+    return (conn.execute(query)).first() is not None
 
 
-async def holds_on(conn: AsyncConnection, *, limit_ids: Iterable[str], now: float) -> dict[str, list[slots.Hold]]:
+def holds_on(conn: Connection, *, limit_ids: Iterable[str], now: float) -> dict[str, list[slots.Hold]]:
     """The slots each open lease holds on each of the given limits."""
-    rows = await conn.execute(
+    rows = conn.execute(
         select(lease_limits.c.limit_id, lease_limits.c.slots, leases.c.created, leases.c.expires_at)
         .join(leases, leases.c.fencing_token == lease_limits.c.lease_token)
         .where(lease_limits.c.limit_id.in_(list(limit_ids)), leases.c.ended_at.is_(None), lease_limits.c.slots > 0)
@@ -139,8 +138,8 @@ async def holds_on(conn: AsyncConnection, *, limit_ids: Iterable[str], now: floa
     return holds
 
 
-async def list_open_on_limit(
-    conn: AsyncConnection, *, limit_id: str, after_token: int | None, page_size: int
+def list_open_on_limit(
+    conn: Connection, *, limit_id: str, after_token: int | None, page_size: int
 ) -> list[LeaseRecord]:
     query = (
         select(leases)
@@ -151,9 +150,9 @@ async def list_open_on_limit(
     )
     if after_token is not None:
         query = query.where(leases.c.fencing_token > after_token)
-    return [_record(row) for row in await conn.execute(query)]
+    return [_record(row) for row in conn.execute(query)]
 
 
-async def purge_ended(conn: AsyncConnection, *, ended_before: float) -> int:
-    result = await conn.execute(delete(leases).where(leases.c.ended_at < ended_before))
+def purge_ended(conn: Connection, *, ended_before: float) -> int:
+    result = conn.execute(delete(leases).where(leases.c.ended_at < ended_before))
     return result.rowcount

@@ -6,11 +6,10 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from slotgate_server import slots
 from slotgate_server.errors import Conflict
@@ -59,34 +58,34 @@ def _new_limit(*, name: str, config: Mapping[str, Any], now: float) -> dict[str,
     }
 
 
-async def insert_limit(conn: AsyncConnection, *, name: str, config: Mapping[str, Any], now: float) -> LimitRecord:
+def insert_limit(conn: Connection, *, name: str, config: Mapping[str, Any], now: float) -> LimitRecord:
     try:
-        await conn.execute(insert(limits).values(**_new_limit(name=name, config=config, now=now)))
+        conn.execute(insert(limits).values(**_new_limit(name=name, config=config, now=now)))
     except IntegrityError:
         raise Conflict(f"A limit named {name!r} already exists; PATCH or PUT it to change it.") from None
-    record = await get_limit(conn, name=name)
+    record = get_limit(conn, name=name)
     assert record is not None
     return record
 
 
-async def insert_limit_if_absent(
-    conn: AsyncConnection, *, name: str, config: Mapping[str, Any], now: float
+def insert_limit_if_absent(
+    conn: Connection, *, name: str, config: Mapping[str, Any], now: float
 ) -> LimitRecord | None:
     """The new limit, or None when one of that name exists (also when a concurrent
     transaction creates it first)."""
     dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
     statement = dialect_insert(limits).values(**_new_limit(name=name, config=config, now=now))
-    inserted = await conn.execute(statement.on_conflict_do_nothing(index_elements=["name"]).returning(limits.c.id))
-    return await get_limit(conn, name=name) if inserted.first() else None
+    inserted = conn.execute(statement.on_conflict_do_nothing(index_elements=["name"]).returning(limits.c.id))
+    return get_limit(conn, name=name) if inserted.first() else None
 
 
-async def get_limit(conn: AsyncConnection, *, name: str) -> LimitRecord | None:
-    row = (await conn.execute(select(limits, _open_leases).where(limits.c.name == name))).first()
+def get_limit(conn: Connection, *, name: str) -> LimitRecord | None:
+    row = (conn.execute(select(limits, _open_leases).where(limits.c.name == name))).first()
     return _record(row) if row else None
 
 
-async def list_limits(
-    conn: AsyncConnection,
+def list_limits(
+    conn: Connection,
     *,
     name_prefix: str | None,
     active: bool | None,
@@ -100,58 +99,58 @@ async def list_limits(
         query = query.where(limits.c.active == active)
     if after is not None:
         query = query.where(limits.c.name > after)
-    return [_record(row) for row in await conn.execute(query)]
+    return [_record(row) for row in conn.execute(query)]
 
 
-async def update_config(
-    conn: AsyncConnection, *, name: str, config: Mapping[str, Any], now: float
+def update_config(
+    conn: Connection, *, name: str, config: Mapping[str, Any], now: float
 ) -> LimitRecord | None:
     """Change configuration fields only: the slot state and counters are left alone."""
     values: dict[str, Any] = {CONFIG_COLUMNS[field]: value for field, value in config.items()}
     if "slot_decay_per_second" in values:
         values["slot_decay_per_second"] = float(values["slot_decay_per_second"])
         # The drain so far happened at the old rate: re-base the state before the rate changes.
-        current = await lock_limits(conn, names=[name])
+        current = lock_limits(conn, names=[name])
         if current:
             values["occupied"] = slots.occupied_now(
                 current[0].state, decay_per_second=current[0].slot_decay_per_second, now=now
             )
             values["occupied_at"] = now
-    result = await conn.execute(update(limits).where(limits.c.name == name).values(updated=now, **values))
+    result = conn.execute(update(limits).where(limits.c.name == name).values(updated=now, **values))
     if result.rowcount == 0:
         return None
-    return await get_limit(conn, name=name)
+    return get_limit(conn, name=name)
 
 
-async def delete_limit(conn: AsyncConnection, *, name: str) -> bool:
-    result = await conn.execute(delete(limits).where(limits.c.name == name))
+def delete_limit(conn: Connection, *, name: str) -> bool:
+    result = conn.execute(delete(limits).where(limits.c.name == name))
     return result.rowcount > 0
 
 
-async def lock_limits(conn: AsyncConnection, *, names: Iterable[str]) -> list[LimitRecord]:
+def lock_limits(conn: Connection, *, names: Iterable[str]) -> list[LimitRecord]:
     """The named limits, locked for update in name order (one order for every caller, so two
     callers naming the same limits never deadlock)."""
     query = select(limits, _not_counted).where(limits.c.name.in_(list(names))).order_by(limits.c.name)
-    return [_record(row) for row in await conn.execute(query.with_for_update(of=limits))]
+    return [_record(row) for row in conn.execute(query.with_for_update(of=limits))]
 
 
-async def lock_limits_by_id(conn: AsyncConnection, *, ids: Iterable[str]) -> list[LimitRecord]:
+def lock_limits_by_id(conn: Connection, *, ids: Iterable[str]) -> list[LimitRecord]:
     query = select(limits, _not_counted).where(limits.c.id.in_(list(ids))).order_by(limits.c.name)
-    return [_record(row) for row in await conn.execute(query.with_for_update(of=limits))]
+    return [_record(row) for row in conn.execute(query.with_for_update(of=limits))]
 
 
-async def write_states(
-    conn: AsyncConnection, *, states: Mapping[str, slots.SlotState], averages: Mapping[str, float] | None = None
+def write_states(
+    conn: Connection, *, states: Mapping[str, slots.SlotState], averages: Mapping[str, float] | None = None
 ) -> None:
     """Store new slot states (and occupancy averages), keyed by limit id."""
     for limit_id, state in states.items():
         values: dict[str, Any] = {"occupied": state.occupied, "occupied_at": state.at}
         if averages and limit_id in averages:
             values["avg_occupancy_seconds"] = averages[limit_id]
-        await conn.execute(update(limits).where(limits.c.id == limit_id).values(**values))
+        conn.execute(update(limits).where(limits.c.id == limit_id).values(**values))
 
 
-async def count_denial(conn: AsyncConnection, *, limit_ids: Sequence[str], slots_denied: int) -> None:
-    await conn.execute(
+def count_denial(conn: Connection, *, limit_ids: Sequence[str], slots_denied: int) -> None:
+    conn.execute(
         update(limits).where(limits.c.id.in_(list(limit_ids))).values(denied_slots=limits.c.denied_slots + slots_denied)
     )

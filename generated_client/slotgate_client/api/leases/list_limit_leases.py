@@ -87,8 +87,10 @@ def sync_detailed(
     """The open leases that hold slots of a limit, oldest first
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         page_size (int | Unset):  Default: 100.
         after (str | Unset):
 
@@ -123,8 +125,10 @@ def sync(
     """The open leases that hold slots of a limit, oldest first
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         page_size (int | Unset):  Default: 100.
         after (str | Unset):
 
@@ -154,8 +158,10 @@ async def asyncio_detailed(
     """The open leases that hold slots of a limit, oldest first
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         page_size (int | Unset):  Default: 100.
         after (str | Unset):
 
@@ -188,8 +194,10 @@ async def asyncio(
     """The open leases that hold slots of a limit, oldest first
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         page_size (int | Unset):  Default: 100.
         after (str | Unset):
 

@@ -78,8 +78,10 @@ def sync_detailed(
      Open leases stop counting against it; their other limits are unaffected.
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -110,8 +112,10 @@ def sync(
      Open leases stop counting against it; their other limits are unaffected.
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -137,8 +141,10 @@ async def asyncio_detailed(
      Open leases stop counting against it; their other limits are unaffected.
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -167,8 +173,10 @@ async def asyncio(
      Open leases stop counting against it; their other limits are unaffected.
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

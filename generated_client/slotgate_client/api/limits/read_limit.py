@@ -73,8 +73,10 @@ def sync_detailed(
     """Read one limit with its live usage
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -103,8 +105,10 @@ def sync(
     """Read one limit with its live usage
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -128,8 +132,10 @@ async def asyncio_detailed(
     """Read one limit with its live usage
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -156,8 +162,10 @@ async def asyncio(
     """Read one limit with its live usage
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

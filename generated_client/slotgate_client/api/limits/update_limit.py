@@ -88,8 +88,10 @@ def sync_detailed(
     """Change some of a limit's configuration
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         body (LimitPatch):
 
     Raises:
@@ -121,8 +123,10 @@ def sync(
     """Change some of a limit's configuration
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         body (LimitPatch):
 
     Raises:
@@ -149,8 +153,10 @@ async def asyncio_detailed(
     """Change some of a limit's configuration
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         body (LimitPatch):
 
     Raises:
@@ -180,8 +186,10 @@ async def asyncio(
     """Change some of a limit's configuration
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         body (LimitPatch):
 
     Raises:

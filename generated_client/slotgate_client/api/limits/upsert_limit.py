@@ -91,8 +91,10 @@ def sync_detailed(
     Runtime state (occupied slots, leases, denied count) is kept.
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         body (LimitConfig):
 
     Raises:
@@ -127,8 +129,10 @@ def sync(
     Runtime state (occupied slots, leases, denied count) is kept.
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         body (LimitConfig):
 
     Raises:
@@ -158,8 +162,10 @@ async def asyncio_detailed(
     Runtime state (occupied slots, leases, denied count) is kept.
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         body (LimitConfig):
 
     Raises:
@@ -192,8 +198,10 @@ async def asyncio(
     Runtime state (occupied slots, leases, denied count) is kept.
 
     Args:
-        name (str): 1 to 255 characters, none of `/ % & > <` and no control characters. Example:
-            database.
+        name (str): 1 to 255 characters, none of `/ % & > <`, no control characters, and not only
+            dots
+            (`.` and `..` cannot be a segment of a URL's path).
+             Example: database.
         body (LimitConfig):
 
     Raises:
