@@ -70,8 +70,9 @@ def _refuse_constant(name: str) -> Any:
 
 class JsonBody(JSONRequestBodyValidator):
     """Connexion's JSON body validator, with every body that is not JSON text answered 400: bytes
-    that are not text in the request's charset, and the `NaN` and `Infinity` that Python's parser
-    would otherwise let through to the schema (where `NaN` passes every bound)."""
+    that are not text in the request's charset, the `NaN` and `Infinity` that Python's parser
+    would otherwise let through to the schema (where `NaN` passes every bound), and strings with
+    lone surrogates (which no database driver can encode)."""
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])
@@ -84,9 +85,17 @@ class JsonBody(JSONRequestBodyValidator):
         if not text:
             return None
         try:
-            return json.loads(text, parse_constant=_refuse_constant)
+            body = json.loads(text, parse_constant=_refuse_constant)
+            # A `\ud800` escape alone parses, but is no character any store can keep.
+            json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise BadRequestProblem(
+                detail="The request body has a string with a lone surrogate escape (such as \\ud800), "
+                "which is not a character; send text as UTF-8."
+            ) from None
         except ValueError as error:
             raise BadRequestProblem(detail=f"The request body is not JSON: {error}.") from None
+        return body
 
 
 # For `add_api(validator_map=...)`: JSON bodies are read by `JsonBody` (the API takes no others).

@@ -79,3 +79,30 @@ def test_names_a_url_cannot_carry_are_refused(admin: httpx.Client, name: str) ->
 def test_a_page_cursor_with_a_line_break_is_refused(admin: httpx.Client) -> None:
     assert admin.put("/api/v1/limits/cursor", json={"limit": 1}).status_code in {200, 201}
     assert_bad_request(admin.get("/api/v1/limits/cursor/leases", params={"after": "5\n"}), "does not match")
+
+
+@pytest.mark.parametrize("holder", ["host\x00/1", "line\nbreak", "tab\there"])
+def test_a_holder_with_a_control_character_is_refused(admin: httpx.Client, holder: str) -> None:
+    # PostgreSQL text cannot hold NUL: the insert failed with 500.
+    assert admin.put("/api/v1/limits/holders", json={"limit": 5}).status_code in {200, 201}
+    response = admin.post("/api/v1/leases", json={"names": ["holders"], "holder": holder})
+    assert_bad_request(response, "does not match")
+
+
+@pytest.mark.parametrize("parameter", ["name_prefix", "after"])
+def test_a_list_filter_with_nul_is_refused(admin: httpx.Client, parameter: str) -> None:
+    # PostgreSQL refused the query with NUL in a text parameter: 500.
+    assert_bad_request(admin.get("/api/v1/limits", params={parameter: "a\x00"}), "does not match")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/limits", b'{"name": "lone\\ud800", "limit": 1}'),
+        ("/api/v1/leases", b'{"names": ["db"], "holder": "lone\\udc00"}'),
+    ],
+)
+def test_a_lone_surrogate_escape_is_a_bad_request(admin: httpx.Client, path: str, body: bytes) -> None:
+    # The escape parses to a string that no database driver can encode: 500 on both stores.
+    response = admin.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert_bad_request(response, "lone surrogate")
