@@ -68,9 +68,7 @@ def insert_limit(conn: Connection, *, name: str, config: Mapping[str, Any], now:
     return record
 
 
-def insert_limit_if_absent(
-    conn: Connection, *, name: str, config: Mapping[str, Any], now: float
-) -> LimitRecord | None:
+def insert_limit_if_absent(conn: Connection, *, name: str, config: Mapping[str, Any], now: float) -> LimitRecord | None:
     """The new limit, or None when one of that name exists (also when a concurrent
     transaction creates it first)."""
     dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
@@ -102,9 +100,7 @@ def list_limits(
     return [_record(row) for row in conn.execute(query)]
 
 
-def update_config(
-    conn: Connection, *, name: str, config: Mapping[str, Any], now: float
-) -> LimitRecord | None:
+def update_config(conn: Connection, *, name: str, config: Mapping[str, Any], now: float) -> LimitRecord | None:
     """Change configuration fields only: the slot state and counters are left alone."""
     values: dict[str, Any] = {CONFIG_COLUMNS[field]: value for field, value in config.items()}
     if "slot_decay_per_second" in values:
