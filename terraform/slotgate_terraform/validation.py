@@ -39,6 +39,8 @@ def name_problem(name: Any) -> str | None:
         return f"A limit's name must not contain / % & > or <; {name!r} contains {' '.join(forbidden)}."
     if _CONTROL_CHARACTER.search(name):
         return f"A limit's name must not contain control characters such as a newline or a tab; {name!r} does."
+    if not name.strip("."):
+        return f"A limit's name must not be only dots ('.' and '..' cannot be part of a URL's path); got {name!r}."
     return None
 
 
