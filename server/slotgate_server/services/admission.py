@@ -170,24 +170,28 @@ def _shortage(record: LimitRecord, *, now: float) -> str:
 
 def free_slots(conn: Connection, *, ended: Sequence[LeaseRecord], reason: str, now: float) -> None:
     """End the given (locked) leases and give their slots back to their limits."""
+    give_back(conn, ended=ended, now=now, sample=reason == "released")
+    lease_store.end_leases(conn, tokens=[lease.fencing_token for lease in ended], reason=reason, now=now)
+
+
+def give_back(conn: Connection, *, ended: Sequence[LeaseRecord], now: float, sample: bool) -> None:
+    """Give the slots of leases that have just ended back to their limits, and drop the links
+    that counted them. With `sample`, the (one) lease's holding time updates the averages:
+    only a release tells how long slots are really held; an expiry says the holder vanished."""
     tokens = [lease.fencing_token for lease in ended]
-    counted = lease_store.counted_slots(conn, tokens=tokens)
-    records = limit_store.lock_limits_by_id(conn, ids=[i for i, n in counted.items() if n > 0])
+    counted = limit_store.lock_limits_of(conn, lease_tokens=tokens)
     states = {
-        record.id: slots.give_back(
-            record.state, released=counted[record.id], decay_per_second=record.slot_decay_per_second, now=now
-        )
-        for record in records
+        record.id: slots.give_back(record.state, released=n, decay_per_second=record.slot_decay_per_second, now=now)
+        for record, n in counted
     }
     averages = None
-    if reason == "released":
-        # Only a release tells how long slots are really held; an expiry says the holder vanished.
+    if sample:
         (lease,) = ended
         averages = {
-            record.id: slots.updated_average(record.avg_occupancy_seconds, now - lease.created) for record in records
+            record.id: slots.updated_average(record.avg_occupancy_seconds, now - lease.created) for record, _ in counted
         }
     limit_store.write_states(conn, states=states, averages=averages)
-    lease_store.end_leases(conn, tokens=tokens, reason=reason, now=now)
+    lease_store.drop_links(conn, tokens=tokens)
 
 
 def _reclaim(conn: Connection, *, limit_ids: Sequence[str] | None) -> int:

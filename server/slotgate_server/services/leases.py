@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from slotgate_server import clock, slots
 from slotgate_server.errors import InvalidRequest, LeaseGone, NotFound
-from slotgate_server.services.admission import free_slots, reclaim_expired, take_slots
+from slotgate_server.services.admission import free_slots, give_back, reclaim_expired, take_slots
 from slotgate_server.services.limits import read as read_limit
 from slotgate_server.state import ServerState
 from slotgate_server.store import leases as lease_store
@@ -90,7 +90,10 @@ def _lock_open(conn: Connection, *, lease_id: str, now: float) -> tuple[LeaseRec
 def _release(conn: Connection, *, lease_id: str) -> LeaseRecord | None:
     """Release the lease; returns what had ended it instead, if anything."""
     now = clock.now()
-    lease, ended = _lock_open(conn, lease_id=lease_id, now=now)
+    if released := lease_store.claim_open(conn, lease_id=lease_id, now=now, reason="released"):
+        give_back(conn, ended=[released], now=now, sample=True)
+        return None
+    lease, ended = _lock_open(conn, lease_id=lease_id, now=now)  # unknown, ended or expired
     if ended is None:
         free_slots(conn, ended=[lease], reason="released", now=now)
     return ended

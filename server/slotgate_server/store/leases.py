@@ -71,20 +71,24 @@ def get_lease(conn: Connection, *, lease_id: str, lock: bool = False) -> LeaseRe
     return _record(row) if row else None
 
 
-def counted_slots(conn: Connection, *, tokens: Sequence[int]) -> dict[str, int]:
-    """Slots the given leases count, summed per limit id."""
-    rows = conn.execute(
-        select(lease_limits.c.limit_id, lease_limits.c.slots).where(lease_limits.c.lease_token.in_(tokens))
-    )
-    totals: dict[str, int] = defaultdict(int)
-    for limit_id, n in rows:
-        totals[limit_id] += n
-    return dict(totals)
-
-
 def end_leases(conn: Connection, *, tokens: Sequence[int], reason: str, now: float) -> None:
-    """Mark the leases ended and drop their links: an ended lease counts against nothing."""
     conn.execute(update(leases).where(leases.c.fencing_token.in_(tokens)).values(ended_at=now, end_reason=reason))
+
+
+def claim_open(conn: Connection, *, lease_id: str, now: float, reason: str) -> LeaseRecord | None:
+    """End the lease if it is open and unexpired, in one statement; None if it was not."""
+    result = conn.execute(
+        update(leases)
+        .where(leases.c.id == lease_id, leases.c.ended_at.is_(None), leases.c.expires_at > now)
+        .values(ended_at=now, end_reason=reason)
+        .returning(*leases.c)
+    )
+    row = result.first()
+    return _record(row) if row else None
+
+
+def drop_links(conn: Connection, *, tokens: Sequence[int]) -> None:
+    """An ended lease counts against nothing."""
     conn.execute(delete(lease_limits).where(lease_limits.c.lease_token.in_(tokens)))
 
 

@@ -130,9 +130,21 @@ def lock_limits(conn: Connection, *, names: Iterable[str]) -> list[LimitRecord]:
     return [_record(row) for row in conn.execute(query.with_for_update(of=limits))]
 
 
-def lock_limits_by_id(conn: Connection, *, ids: Iterable[str]) -> list[LimitRecord]:
-    query = select(limits, _not_counted).where(limits.c.id.in_(list(ids))).order_by(limits.c.name)
-    return [_record(row) for row in conn.execute(query.with_for_update(of=limits))]
+def lock_limits_of(conn: Connection, *, lease_tokens: Sequence[int]) -> list[tuple[LimitRecord, int]]:
+    """The limits the given leases count slots on, locked in name order, with the slots
+    counted on each."""
+    query = (
+        select(limits, _not_counted, lease_links.c.slots.label("counted"))
+        .join(lease_links, lease_links.c.limit_id == limits.c.id)
+        .where(lease_links.c.lease_token.in_(list(lease_tokens)), lease_links.c.slots > 0)
+        .order_by(limits.c.name)
+        .with_for_update(of=limits)
+    )
+    counted: dict[str, tuple[LimitRecord, int]] = {}
+    for row in conn.execute(query):
+        record, already = counted.get(row.id, (_record(row), 0))
+        counted[row.id] = (record, already + row.counted)
+    return list(counted.values())
 
 
 def write_states(
