@@ -40,8 +40,9 @@ fi
 if command -v terraform-provider-slotgate >/dev/null 2>&1; then
   exec terraform-provider-slotgate "$@"
 fi
-echo "Slotgate's provider cannot find its Python: run 'slotgate terraform install' again," >&2
-echo "or set SLOTGATE_TERRAFORM_PYTHON to a Python with 'slotgate[terraform]' installed." >&2
+# One line on stdout: Terraform shows the first line a plugin prints when it is no handshake.
+hint="run 'slotgate terraform install' again, or set SLOTGATE_TERRAFORM_PYTHON to a Python with slotgate[terraform]"
+echo "Slotgate's provider cannot find its Python: $hint."
 exit 1
 """
 
