@@ -6,7 +6,9 @@ import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from slotgate import _protocol, errors
@@ -56,12 +58,12 @@ def concurrency(
         _unguarded(missing, what=what, strict=strict)
         yield None
         return
-    renewer = _Renewer(api, lease)
-    renewer.start()
+    renewals = _renewals_of(api)
+    renewals.add(lease)
     try:
         yield lease
     finally:
-        renewer.stop()
+        renewals.remove(lease)
         _release(api, lease)
     if strict and lease.lost:
         raise errors.LeaseLost(f"{what}: the lease was lost while the block ran ({lease.lost_reason}).")
@@ -132,49 +134,88 @@ def _release(api: SlotgateClient, lease: Lease) -> None:
         lease.released = True
 
 
-class _Renewer(threading.Thread):
-    """Renews a lease well before it expires, until stopped; marks it lost if the server says
-    it ended, or if no renewal got through before it expired."""
+@dataclass
+class _Held:
+    lease: Lease
+    due: float  # monotonic time of the next renewal
+    expires: float  # monotonic time the lease expires unless renewed
 
-    def __init__(self, api: SlotgateClient, lease: Lease) -> None:
-        super().__init__(name=f"slotgate-renew-{lease.id[:8]}", daemon=True)
+
+class _Renewals:
+    """One daemon thread per client renews every lease its blocks hold, each well before it
+    expires; a block costs no thread of its own. A lease the server says has ended, or that
+    no renewal reached before it expired, is marked lost."""
+
+    def __init__(self, api: SlotgateClient) -> None:
         self._api = api
-        self._lease = lease
-        self._stopped = threading.Event()
-        self._expires = time.monotonic() + lease.lease_duration
+        self._held: dict[str, _Held] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
 
-    def stop(self) -> None:
-        self._stopped.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout=self._api.settings.timeout_seconds + 1)
+    def add(self, lease: Lease) -> None:
+        now = time.monotonic()
+        with self._changed:
+            self._held[lease.id] = _Held(
+                lease, due=now + _protocol.renew_after(lease), expires=now + lease.lease_duration
+            )
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="slotgate-renewals", daemon=True)
+                self._thread.start()
+            self._changed.notify()
 
-    def run(self) -> None:
-        interval = _protocol.renew_after(self._lease)
-        while not self._stopped.wait(interval):
-            started = time.monotonic()
-            try:
-                renewed = self._api.renew(self._lease.id)
-            except (errors.LeaseGone, errors.NotFound) as ended:
-                self._lost(ended.detail)
+    def remove(self, lease: Lease) -> None:
+        with self._changed:
+            self._held.pop(lease.id, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                due = [held for held in self._held.values() if held.due <= now]
+                if not due:
+                    next_due = min((held.due for held in self._held.values()), default=now + 60)
+                    self._changed.wait(timeout=next_due - now)
+                    continue
+            for held in due:
+                self._renew(held)
+
+    def _renew(self, held: _Held) -> None:
+        started = time.monotonic()
+        try:
+            renewed = self._api.renew(held.lease.id)
+        except (errors.LeaseGone, errors.NotFound) as ended:
+            self._lost(held, ended.detail)
+            return
+        except errors.SlotgateError as error:
+            if time.monotonic() >= held.expires:
+                self._lost(held, f"no renewal got through before it expired (last error: {error})")
                 return
-            except errors.SlotgateError as error:
-                if time.monotonic() >= self._expires:
-                    self._lost(f"no renewal got through before it expired (last error: {error})")
-                    return
-                logger.warning("Slotgate lease %s: renewal failed (%s); retrying.", self._lease.id, error)
-                interval = max(0.05, min(interval, (self._expires - time.monotonic()) / 2))
-                continue
-            self._lease.expires_at = renewed.expires_at
-            self._expires = started + renewed.lease_duration
-            interval = _protocol.renew_after(renewed)
+            logger.warning("Slotgate lease %s: renewal failed (%s); retrying.", held.lease.id, error)
+            held.due = time.monotonic() + max(0.05, (held.expires - time.monotonic()) / 2)
+            return
+        held.lease.expires_at = renewed.expires_at
+        held.expires = started + renewed.lease_duration
+        held.due = started + _protocol.renew_after(renewed)
 
-    def _lost(self, reason: str) -> None:
-        if self._stopped.is_set():
-            return  # the block already ended; release reports what happened
-        self._lease.lost_reason = reason
+    def _lost(self, held: _Held, reason: str) -> None:
+        with self._changed:
+            if self._held.pop(held.lease.id, None) is None:
+                return  # the block already ended; release reports what happened
+        held.lease.lost_reason = reason
         logger.error(
             "Slotgate lease %s on %s was LOST while its block runs: %s. The slots may be held by someone else.",
-            self._lease.id,
-            describe(self._lease.names),
+            held.lease.id,
+            describe(held.lease.names),
             reason,
         )
+
+
+_renewals: weakref.WeakKeyDictionary[SlotgateClient, _Renewals] = weakref.WeakKeyDictionary()
+_renewals_lock = threading.Lock()
+
+
+def _renewals_of(api: SlotgateClient) -> _Renewals:
+    with _renewals_lock:
+        if api not in _renewals:
+            _renewals[api] = _Renewals(api)
+        return _renewals[api]
