@@ -87,7 +87,8 @@ async def take_slots(
             server.metrics.denials.labels(mode).inc()
             server.metrics.take_latency.labels(mode).observe(time.perf_counter() - started)
             raise outcome.denial
-        await server.freed.wait(timeout=_next_look(server, outcome.denial, deadline))
+        blocking = outcome.denial.extensions["blocking_names"]
+        await server.freed.wait(blocking, timeout=_next_look(server, outcome.denial, deadline))
 
 
 def _next_look(server: ServerState, denial: SlotsUnavailable, deadline: float) -> float:
@@ -194,18 +195,25 @@ def give_back(conn: Connection, *, ended: Sequence[LeaseRecord], now: float, sam
     lease_store.drop_links(conn, tokens=tokens)
 
 
-def _reclaim(conn: Connection, *, limit_ids: Sequence[str] | None) -> int:
+def _reclaim(conn: Connection, *, limit_ids: Sequence[str] | None) -> list[LeaseRecord]:
     now = clock.now()
     expired = lease_store.lock_expired(conn, now=now, batch=RECLAIM_BATCH, limit_ids=limit_ids)
     if expired:
         free_slots(conn, ended=expired, reason="expired", now=now)
-    return len(expired)
+    return expired
 
 
 async def reclaim_expired(server: ServerState, *, limit_ids: Sequence[str] | None = None) -> int:
     """Free the slots of leases that expired (on the given limits, or anywhere); returns how many."""
     reclaimed = await server.db.write(_reclaim, limit_ids=limit_ids)
     if reclaimed:
-        server.metrics.expiries.inc(reclaimed)
-        server.freed.notify()
-    return reclaimed
+        server.metrics.expiries.inc(len(reclaimed))
+        announce_freed(server, reclaimed)
+    return len(reclaimed)
+
+
+def announce_freed(server: ServerState, ended: Sequence[LeaseRecord]) -> None:
+    """Wake waiters for the slots these leases held."""
+    for lease in ended:
+        for name in lease.names:
+            server.freed.notify(name, lease.slots)

@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from slotgate_server import clock, slots
 from slotgate_server.errors import InvalidRequest, LeaseGone, NotFound
-from slotgate_server.services.admission import free_slots, give_back, reclaim_expired, take_slots
+from slotgate_server.services.admission import announce_freed, free_slots, give_back, reclaim_expired, take_slots
 from slotgate_server.services.limits import read as read_limit
 from slotgate_server.state import ServerState
 from slotgate_server.store import leases as lease_store
@@ -87,23 +87,24 @@ def _lock_open(conn: Connection, *, lease_id: str, now: float) -> tuple[LeaseRec
     return lease, None
 
 
-def _release(conn: Connection, *, lease_id: str) -> LeaseRecord | None:
-    """Release the lease; returns what had ended it instead, if anything."""
+def _release(conn: Connection, *, lease_id: str) -> tuple[LeaseRecord, bool]:
+    """Release the lease; returns it as it ended, and whether this call released it."""
     now = clock.now()
     if released := lease_store.claim_open(conn, lease_id=lease_id, now=now, reason="released"):
         give_back(conn, ended=[released], now=now, sample=True)
-        return None
+        return released, True
     lease, ended = _lock_open(conn, lease_id=lease_id, now=now)  # unknown, ended or expired
     if ended is None:
         free_slots(conn, ended=[lease], reason="released", now=now)
-    return ended
+        return replace(lease, ended_at=now, end_reason="released"), True
+    return ended, False
 
 
 async def release(server: ServerState, *, lease_id: str) -> None:
-    ended = await server.db.write(_release, lease_id=lease_id)
-    server.freed.notify()
-    if ended is not None:
-        raise _gone(ended)
+    lease, released = await server.db.write(_release, lease_id=lease_id)
+    announce_freed(server, [lease])  # also after a late release that reclaimed it just now
+    if not released:
+        raise _gone(lease)
 
 
 def _renew(conn: Connection, *, lease_id: str, duration: float | None, server: ServerState) -> LeaseRecord:
@@ -120,7 +121,7 @@ def _renew(conn: Connection, *, lease_id: str, duration: float | None, server: S
 async def renew(server: ServerState, *, lease_id: str, duration: float | None) -> LeaseRecord:
     lease = await server.db.write(_renew, lease_id=lease_id, duration=duration, server=server)
     if lease.ended_at is not None:
-        server.freed.notify()  # it had expired and was reclaimed just now
+        announce_freed(server, [lease])  # it may have expired and been reclaimed just now
         raise _gone(lease)
     return lease
 

@@ -44,7 +44,7 @@ async def update(server: ServerState, *, name: str, changes: Mapping[str, Any]) 
     record = await server.db.write(_update, name=name, config=changes)
     if record is None:
         raise _not_found(name)
-    server.freed.notify()  # a raised limit or a deactivation may let waiters in
+    server.freed.notify(name)  # a raised limit or a deactivation may let all its waiters in
     return record
 
 
@@ -58,7 +58,7 @@ async def upsert(server: ServerState, *, name: str, config: Mapping[str, Any]) -
     record, created = await server.db.write(_upsert, name=name, config=full)
     if record is None:  # deleted between the two statements
         raise _not_found(name)
-    server.freed.notify()
+    server.freed.notify(name)
     return record, created
 
 
