@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 import psycopg
 
@@ -41,13 +42,13 @@ class Result:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
-    def count(self, response: httpx.Response, *, ok: int) -> bool:
+    def count(self, status: int, *, ok: int) -> bool:
         """Tally one answer; True when it is the success expected."""
-        if response.status_code == ok:
+        if status == ok:
             return True
-        if response.status_code == 423:
+        if status == 423:
             self.denials += 1
-        elif response.status_code >= 500:
+        elif status >= 500:
             self.server_errors += 1
         else:
             self.other_errors += 1
@@ -67,23 +68,33 @@ class Result:
         }
 
 
-Loop = Callable[[httpx.AsyncClient, Result, float], Awaitable[None]]
+Loop = Callable[[aiohttp.ClientSession, Result, float], Awaitable[None]]
+
+
+async def call(http: aiohttp.ClientSession, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async with http.request(method, path, json=body) as response:
+        payload = await response.json(content_type=None) if response.status != 204 else None
+        return response.status, payload
 
 
 async def run_clients(urls: list[str], *, result: Result, clients: int, seconds: float, loop: Loop) -> Result:
-    """`clients` concurrent loops spread over the servers at `urls`, for `seconds`."""
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    https = [httpx.AsyncClient(base_url=url, timeout=30, limits=limits) for url in urls]
+    """`clients` concurrent loops spread over the servers at `urls`, for `seconds`. The load
+    generator is aiohttp: the lighter the client, the more of the machine the server gets."""
+    timeout = aiohttp.ClientTimeout(total=30)
+    sessions = [
+        aiohttp.ClientSession(base_url=url, timeout=timeout, connector=aiohttp.TCPConnector(limit=clients))
+        for url in urls
+    ]
     try:
-        for http in https:
-            await http.get("/api/health")  # open a connection before the clock starts
+        for http in sessions:
+            await call(http, "GET", "/api/health")  # open a connection before the clock starts
         started = time.perf_counter()
         stop_at = started + seconds
-        await asyncio.gather(*(loop(https[i % len(https)], result, stop_at) for i in range(clients)))
+        await asyncio.gather(*(loop(sessions[i % len(sessions)], result, stop_at) for i in range(clients)))
         result.seconds = time.perf_counter() - started
     finally:
-        for http in https:
-            await http.aclose()
+        for http in sessions:
+            await http.close()
     return result
 
 
@@ -91,10 +102,11 @@ def _bounded(stop_at: float) -> itertools.takewhile[int]:
     return itertools.takewhile(lambda _: time.perf_counter() < stop_at, range(MAX_OPERATIONS_PER_CLIENT))
 
 
-async def health_loop(http: httpx.AsyncClient, result: Result, stop_at: float) -> None:
+async def health_loop(http: aiohttp.ClientSession, result: Result, stop_at: float) -> None:
     for _ in _bounded(stop_at):
         started = time.perf_counter()
-        ok = result.count(await http.get("/api/health"), ok=200)
+        status, _ = await call(http, "GET", "/api/health")
+        ok = result.count(status, ok=200)
         result.latencies.append(time.perf_counter() - started)
         result.operations += ok
 
@@ -103,17 +115,18 @@ def pair_loop(limit_name: str, holds: list[tuple[float, float]] | None = None) -
     """Acquire (waiting on the server) then release. `holds` collects when each client held
     its slot (from the grant's arrival to the release's departure)."""
 
-    async def loop(http: httpx.AsyncClient, result: Result, stop_at: float) -> None:
+    async def loop(http: aiohttp.ClientSession, result: Result, stop_at: float) -> None:
         for _ in _bounded(stop_at):
             started = time.perf_counter()
             body = {"names": [limit_name], "holder": "bench", "wait_seconds": SERVER_WAIT_SECONDS}
-            lease = await http.post("/api/v1/leases", json=body)
+            status, lease = await call(http, "POST", "/api/v1/leases", body)
             result.latencies.append(time.perf_counter() - started)
-            if not result.count(lease, ok=201):
+            if not result.count(status, ok=201):
                 continue
             granted = time.perf_counter()
             released = time.perf_counter()
-            if result.count(await http.delete(f"/api/v1/leases/{lease.json()['id']}"), ok=204):
+            status, _ = await call(http, "DELETE", f"/api/v1/leases/{lease['id']}")
+            if result.count(status, ok=204):
                 result.operations += 1
             if holds is not None:
                 holds.append((granted, released))
@@ -122,13 +135,13 @@ def pair_loop(limit_name: str, holds: list[tuple[float, float]] | None = None) -
 
 
 def rate_loop(limit_name: str) -> Loop:
-    async def loop(http: httpx.AsyncClient, result: Result, stop_at: float) -> None:
+    async def loop(http: aiohttp.ClientSession, result: Result, stop_at: float) -> None:
         for _ in _bounded(stop_at):
             started = time.perf_counter()
             wait = max(0.0, min(SERVER_WAIT_SECONDS, stop_at - time.perf_counter()))
-            answer = await http.post("/api/v1/rate-limit", json={"names": [limit_name], "wait_seconds": wait})
+            status, _ = await call(http, "POST", "/api/v1/rate-limit", {"names": [limit_name], "wait_seconds": wait})
             result.latencies.append(time.perf_counter() - started)
-            result.operations += result.count(answer, ok=200)
+            result.operations += result.count(status, ok=200)
 
     return loop
 

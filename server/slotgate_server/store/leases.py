@@ -8,11 +8,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 
 from slotgate_server import slots
 from slotgate_server.store.records import LeaseRecord
 from slotgate_server.store.tables import lease_limits, leases
+
+# The statements of every acquire and release are built once (see store/limits.py).
+_INSERT_LEASE = insert(leases).returning(leases.c.fencing_token)
+_INSERT_LINK = insert(lease_limits)
+_CLAIM_OPEN = (
+    update(leases)
+    .where(
+        leases.c.id == bindparam("lease_id"),
+        leases.c.ended_at.is_(None),
+        leases.c.expires_at > bindparam("now"),
+    )
+    .values(ended_at=bindparam("now"), end_reason=bindparam("reason"))
+    .returning(*leases.c)
+)
+_DROP_LINKS = delete(lease_limits).where(lease_limits.c.lease_token.in_(bindparam("tokens", expanding=True)))
 
 
 def _record(row: Row[Any]) -> LeaseRecord:
@@ -55,10 +70,9 @@ def insert_lease(
     )
     values = asdict(lease)
     del values["fencing_token"]  # drawn by the database
-    token = (conn.execute(insert(leases).values(**values).returning(leases.c.fencing_token))).scalar_one()
+    token = conn.execute(_INSERT_LEASE, values).scalar_one()
     conn.execute(
-        insert(lease_limits),
-        [{"lease_token": token, "limit_id": limit_id, "slots": n} for limit_id, n in counted.items()],
+        _INSERT_LINK, [{"lease_token": token, "limit_id": limit_id, "slots": n} for limit_id, n in counted.items()]
     )
     return replace(lease, fencing_token=token)
 
@@ -77,19 +91,13 @@ def end_leases(conn: Connection, *, tokens: Sequence[int], reason: str, now: flo
 
 def claim_open(conn: Connection, *, lease_id: str, now: float, reason: str) -> LeaseRecord | None:
     """End the lease if it is open and unexpired, in one statement; None if it was not."""
-    result = conn.execute(
-        update(leases)
-        .where(leases.c.id == lease_id, leases.c.ended_at.is_(None), leases.c.expires_at > now)
-        .values(ended_at=now, end_reason=reason)
-        .returning(*leases.c)
-    )
-    row = result.first()
+    row = conn.execute(_CLAIM_OPEN, {"lease_id": lease_id, "now": now, "reason": reason}).first()
     return _record(row) if row else None
 
 
 def drop_links(conn: Connection, *, tokens: Sequence[int]) -> None:
     """An ended lease counts against nothing."""
-    conn.execute(delete(lease_limits).where(lease_limits.c.lease_token.in_(tokens)))
+    conn.execute(_DROP_LINKS, {"tokens": list(tokens)})
 
 
 def extend(conn: Connection, *, token: int, duration: float, now: float) -> None:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -123,25 +123,40 @@ def delete_limit(conn: Connection, *, name: str) -> bool:
     return result.rowcount > 0
 
 
+# The statements of every acquire and release are built once: a statement object reused keeps
+# its cache key, which spares SQLAlchemy walking it again on every call.
+_LOCK_BY_NAME = (
+    select(limits, _not_counted)
+    .where(limits.c.name.in_(bindparam("names", expanding=True)))
+    .order_by(limits.c.name)
+    .with_for_update(of=limits)
+)
+_LOCK_OF_LEASES = (
+    select(limits, _not_counted, lease_links.c.slots.label("counted"))
+    .join(lease_links, lease_links.c.limit_id == limits.c.id)
+    .where(lease_links.c.lease_token.in_(bindparam("tokens", expanding=True)), lease_links.c.slots > 0)
+    .order_by(limits.c.name)
+    .with_for_update(of=limits)
+)
+_WRITE_STATE = (
+    update(limits)
+    .where(limits.c.id == bindparam("limit_id"))
+    .values(occupied=bindparam("occupied"), occupied_at=bindparam("at"))
+)
+_WRITE_STATE_AND_AVERAGE = _WRITE_STATE.values(avg_occupancy_seconds=bindparam("average"))
+
+
 def lock_limits(conn: Connection, *, names: Iterable[str]) -> list[LimitRecord]:
     """The named limits, locked for update in name order (one order for every caller, so two
     callers naming the same limits never deadlock)."""
-    query = select(limits, _not_counted).where(limits.c.name.in_(list(names))).order_by(limits.c.name)
-    return [_record(row) for row in conn.execute(query.with_for_update(of=limits))]
+    return [_record(row) for row in conn.execute(_LOCK_BY_NAME, {"names": list(names)})]
 
 
 def lock_limits_of(conn: Connection, *, lease_tokens: Sequence[int]) -> list[tuple[LimitRecord, int]]:
     """The limits the given leases count slots on, locked in name order, with the slots
     counted on each."""
-    query = (
-        select(limits, _not_counted, lease_links.c.slots.label("counted"))
-        .join(lease_links, lease_links.c.limit_id == limits.c.id)
-        .where(lease_links.c.lease_token.in_(list(lease_tokens)), lease_links.c.slots > 0)
-        .order_by(limits.c.name)
-        .with_for_update(of=limits)
-    )
     counted: dict[str, tuple[LimitRecord, int]] = {}
-    for row in conn.execute(query):
+    for row in conn.execute(_LOCK_OF_LEASES, {"tokens": list(lease_tokens)}):
         record, already = counted.get(row.id, (_record(row), 0))
         counted[row.id] = (record, already + row.counted)
     return list(counted.values())
@@ -152,10 +167,11 @@ def write_states(
 ) -> None:
     """Store new slot states (and occupancy averages), keyed by limit id."""
     for limit_id, state in states.items():
-        values: dict[str, Any] = {"occupied": state.occupied, "occupied_at": state.at}
+        values = {"limit_id": limit_id, "occupied": state.occupied, "at": state.at}
         if averages and limit_id in averages:
-            values["avg_occupancy_seconds"] = averages[limit_id]
-        conn.execute(update(limits).where(limits.c.id == limit_id).values(**values))
+            conn.execute(_WRITE_STATE_AND_AVERAGE, {**values, "average": averages[limit_id]})
+        else:
+            conn.execute(_WRITE_STATE, values)
 
 
 def count_denial(conn: Connection, *, limit_ids: Sequence[str], slots_denied: int) -> None:
