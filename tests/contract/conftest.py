@@ -22,8 +22,8 @@ ADMIN_KEY = "contract-admin-key"
 # A failure reproduces with the same seed; SLOTGATE_CONTRACT_SEED and SLOTGATE_CONTRACT_EXAMPLES
 # explore further (CI keeps the defaults, which bound the stage's time).
 SEED = int(os.environ.get("SLOTGATE_CONTRACT_SEED", "20261121"))
-EXAMPLES = int(os.environ.get("SLOTGATE_CONTRACT_EXAMPLES", "50"))
-SCENARIOS = int(os.environ.get("SLOTGATE_CONTRACT_SCENARIOS", "40"))
+EXAMPLES = int(os.environ.get("SLOTGATE_CONTRACT_EXAMPLES", "120"))
+SCENARIOS = int(os.environ.get("SLOTGATE_CONTRACT_SCENARIOS", "120"))
 MAX_STEPS = 12
 MAX_RUNS = 5
 
@@ -105,5 +105,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(
             f"{store}: {counts[f'{store}:cases']} cases with an admin key, "
             f"{counts[f'{store}:anonymous']} without a key, "
-            f"{counts[f'{store}:steps']} stateful steps in {counts[f'{store}:scenarios']} sequences"
+            f"{counts[f'{store}:steps']} stateful steps in {counts[f'{store}:scenarios']} sequences, "
+            f"{counts[f'{store}:linked']} of them along {len([k for k in counts if k.startswith(f'{store}:link:')])} "
+            "different links"
         )

@@ -18,6 +18,18 @@ admin = schemathesis.openapi.from_path(SPEC, config=contract_config(api_key=ADMI
 anonymous = schemathesis.openapi.from_path(SPEC, config=contract_config(api_key=None))
 
 
+# The links of the lifecycle each sequence run must have followed at least once.
+CHAIN = [
+    "POST /api/v1/limits -> [201] ReadLimit",
+    "GET /api/v1/limits/{name} -> [200] AcquireLease",
+    "POST /api/v1/leases -> [201] ListLimitLeases",
+    "GET /api/v1/limits/{name}/leases -> [200] RenewLease",
+    "GET /api/v1/limits/{name}/leases -> [200] ReleaseLease",
+    "POST /api/v1/limits -> [201] UpdateLimit",
+    "PATCH /api/v1/limits/{name} -> [200] DeleteLimit",
+]
+
+
 def is_protected(case: schemathesis.Case) -> bool:
     return case.operation.definition.raw.get("security") != []
 
@@ -57,6 +69,9 @@ def test_sequences(contract_server: LiveServer, store: str, tally: Counter[str])
 
         def step(self, input: Any) -> Any:
             tally[f"{store}:steps"] += 1
+            if input.transition is not None:
+                tally[f"{store}:linked"] += 1
+                tally[f"{store}:link:{input.transition.id}"] += 1
             return super().step(input)
 
         def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
@@ -88,3 +103,5 @@ def test_sequences(contract_server: LiveServer, store: str, tally: Counter[str])
             break
     if found:
         pytest.fail("\n\n".join(found), pytrace=False)
+    followed = {key.split(":link:", 1)[1] for key in tally if key.startswith(f"{store}:link:")}
+    assert not [link for link in CHAIN if not any(taken.startswith(link) for taken in followed)], followed
