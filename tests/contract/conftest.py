@@ -43,7 +43,8 @@ def contract_config(*, api_key: str | None, base_url: str | None = None) -> Sche
     """Every built-in check on, positive and negative data, a fixed seed."""
     settings: dict[str, Any] = {
         "seed": SEED,
-        "request-timeout": 30,
+        # Longer than the longest wait_seconds (60) the contract lets a request ask for.
+        "request-timeout": 75,
         "generation": {"mode": "all", "max-examples": EXAMPLES, "database": "none"},
         "checks": {"enabled": True},
         "phases": {"stateful": {"max-steps": MAX_STEPS}},
