@@ -4,6 +4,7 @@ errors, the lease object, and the arithmetic of waiting and renewing. No I/O her
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import socket
@@ -32,6 +33,8 @@ from slotgate_client.models import Limit as LimitModel
 from slotgate_client.types import UNSET, Response, Unset
 
 T = TypeVar("T")
+
+logger = logging.getLogger("slotgate")
 
 # A renewal is due when this share of the lease's duration has passed: two more tries fit
 # before it expires.
@@ -233,3 +236,40 @@ def default_holder() -> str:
 
 def describe(names: list[str]) -> str:
     return ", ".join(repr(name) for name in names)
+
+
+def run_unguarded(missing: errors.MissingLimits, *, what: str, strict: bool) -> None:
+    """Missing limits: raise in strict mode, else say loudly that the block runs unguarded."""
+    if strict:
+        raise missing
+    logger.warning(
+        "%s: no limit named %s, so the block runs unguarded. Create the limit, or pass strict=True to fail instead.",
+        what,
+        describe(missing.missing_names),
+    )
+
+
+def note_release_failure(lease: Lease, error: errors.SlotgateError) -> None:
+    """A release that did not go through: the lease had ended, or the server could not be told."""
+    if isinstance(error, errors.LeaseGone):
+        if not lease.lost:
+            lease.lost_reason = error.detail
+            logger.error("Slotgate lease %s on %s had ended before release: %s", lease.id, describe(lease.names), error)
+        return
+    logger.error(
+        "Slotgate lease %s on %s could not be released (%s); its slots come back when it expires at %s.",
+        lease.id,
+        describe(lease.names),
+        error,
+        lease.expires_at.isoformat(),
+    )
+
+
+def mark_lost(lease: Lease, reason: str) -> None:
+    lease.lost_reason = reason
+    logger.error(
+        "Slotgate lease %s on %s was LOST while its block runs: %s. The slots may be held by someone else.",
+        lease.id,
+        describe(lease.names),
+        reason,
+    )

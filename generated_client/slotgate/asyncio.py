@@ -118,7 +118,7 @@ async def concurrency(
             max_retries=max_retries,
         )
     except errors.MissingLimits as missing:
-        _unguarded(missing, what=what, strict=strict)
+        _protocol.run_unguarded(missing, what=what, strict=strict)
         yield None
         return
     block = asyncio.current_task()
@@ -159,7 +159,7 @@ async def rate_limit(
             timeout_seconds=timeout_seconds,
         )
     except errors.MissingLimits as missing:
-        _unguarded(missing, what=what, strict=strict)
+        _protocol.run_unguarded(missing, what=what, strict=strict)
 
 
 async def _wait_for(
@@ -179,33 +179,11 @@ async def _wait_for(
             await asyncio.sleep(budget.next_wait(denial, now=time.monotonic(), what=what, waited=on_server > 0))
 
 
-def _unguarded(missing: errors.MissingLimits, *, what: str, strict: bool) -> None:
-    if strict:
-        raise missing
-    logger.warning(
-        "%s: no limit named %s, so the block runs unguarded. Create the limit, or pass strict=True to fail instead.",
-        what,
-        describe(missing.missing_names),
-    )
-
-
 async def _release(api: SlotgateClient, lease: Lease) -> None:
     try:
         await api.release(lease.id)
-    except errors.LeaseGone as gone:
-        if not lease.lost:
-            lease.lost_reason = gone.detail
-            logger.error(
-                "Slotgate lease %s on %s had ended before release: %s", lease.id, describe(lease.names), gone.detail
-            )
     except errors.SlotgateError as error:
-        logger.error(
-            "Slotgate lease %s on %s could not be released (%s); its slots come back when it expires at %s.",
-            lease.id,
-            describe(lease.names),
-            error,
-            lease.expires_at.isoformat(),
-        )
+        _protocol.note_release_failure(lease, error)
     else:
         lease.released = True
 
@@ -234,12 +212,6 @@ async def _renew(api: SlotgateClient, lease: Lease, *, cancel_on_loss: asyncio.T
 
 
 def _lost(lease: Lease, reason: str, cancel_on_loss: asyncio.Task[Any] | None) -> None:
-    lease.lost_reason = reason
-    logger.error(
-        "Slotgate lease %s on %s was LOST while its block runs: %s. The slots may be held by someone else.",
-        lease.id,
-        describe(lease.names),
-        reason,
-    )
+    _protocol.mark_lost(lease, reason)
     if cancel_on_loss is not None:
         cancel_on_loss.cancel(msg="slotgate lease lost")

@@ -55,7 +55,7 @@ def concurrency(
             max_retries=max_retries,
         )
     except errors.MissingLimits as missing:
-        _unguarded(missing, what=what, strict=strict)
+        _protocol.run_unguarded(missing, what=what, strict=strict)
         yield None
         return
     renewals = _renewals_of(api)
@@ -87,7 +87,7 @@ def rate_limit(
             timeout_seconds=timeout_seconds,
         )
     except errors.MissingLimits as missing:
-        _unguarded(missing, what=what, strict=strict)
+        _protocol.run_unguarded(missing, what=what, strict=strict)
 
 
 def _wait_for(
@@ -103,33 +103,11 @@ def _wait_for(
             time.sleep(budget.next_wait(denial, now=time.monotonic(), what=what, waited=on_server > 0))
 
 
-def _unguarded(missing: errors.MissingLimits, *, what: str, strict: bool) -> None:
-    if strict:
-        raise missing
-    logger.warning(
-        "%s: no limit named %s, so the block runs unguarded. Create the limit, or pass strict=True to fail instead.",
-        what,
-        describe(missing.missing_names),
-    )
-
-
 def _release(api: SlotgateClient, lease: Lease) -> None:
     try:
         api.release(lease.id)
-    except errors.LeaseGone as gone:
-        if not lease.lost:
-            lease.lost_reason = gone.detail
-            logger.error(
-                "Slotgate lease %s on %s had ended before release: %s", lease.id, describe(lease.names), gone.detail
-            )
     except errors.SlotgateError as error:
-        logger.error(
-            "Slotgate lease %s on %s could not be released (%s); its slots come back when it expires at %s.",
-            lease.id,
-            describe(lease.names),
-            error,
-            lease.expires_at.isoformat(),
-        )
+        _protocol.note_release_failure(lease, error)
     else:
         lease.released = True
 
@@ -201,13 +179,7 @@ class _Renewals:
         with self._changed:
             if self._held.pop(held.lease.id, None) is None:
                 return  # the block already ended; release reports what happened
-        held.lease.lost_reason = reason
-        logger.error(
-            "Slotgate lease %s on %s was LOST while its block runs: %s. The slots may be held by someone else.",
-            held.lease.id,
-            describe(held.lease.names),
-            reason,
-        )
+        _protocol.mark_lost(held.lease, reason)
 
 
 _renewals: weakref.WeakKeyDictionary[SlotgateClient, _Renewals] = weakref.WeakKeyDictionary()
