@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import httpx
 import psycopg
 
 MAX_OPERATIONS_PER_CLIENT = 200_000
@@ -149,9 +148,10 @@ def rate_loop(limit_name: str) -> Loop:
 async def watch_usage(url: str, limit_name: str, done: asyncio.Event) -> float:
     """The most slots the server reported occupied while `done` was not set."""
     most = 0.0
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+    async with aiohttp.ClientSession(base_url=url, timeout=aiohttp.ClientTimeout(total=30)) as http:
         while not done.is_set():
-            most = max(most, (await http.get(f"/api/v1/limits/{limit_name}")).json()["active_slots"])
+            _, limit = await call(http, "GET", f"/api/v1/limits/{limit_name}")
+            most = max(most, limit["active_slots"])
             await asyncio.sleep(0.02)
     return most
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 import httpx
@@ -66,18 +66,16 @@ class SlotgateClient:
 
     def limits(self, *, name_prefix: str | None = None, active: bool | None = None) -> Iterator[Limit]:
         """Every limit in name order, page by page."""
-        after = None
-        while True:
-            page = self.call(_protocol.list_page(name_prefix=name_prefix, active=active, after=after))
-            yield from page.items
-            if not isinstance(page.next_, str):
-                return
-            after = page.next_
+        return self._walk(lambda after: _protocol.list_page(name_prefix=name_prefix, active=active, after=after))
 
     def leases_of(self, name: str) -> Iterator[Any]:
+        """Every open lease of a limit, oldest first, page by page."""
+        return self._walk(lambda after: _protocol.leases_page(name, after=after))
+
+    def _walk(self, page_after: Callable[[str | None], Call[Any]]) -> Iterator[Any]:
         after = None
         while True:
-            page = self.call(_protocol.leases_page(name, after=after))
+            page = self.call(page_after(after))
             yield from page.items
             if not isinstance(page.next_, str):
                 return

@@ -93,10 +93,9 @@ def _release(conn: Connection, *, lease_id: str) -> tuple[LeaseRecord, bool]:
     if released := lease_store.claim_open(conn, lease_id=lease_id, now=now, reason="released"):
         give_back(conn, ended=[released], now=now, sample=True)
         return released, True
-    lease, ended = _lock_open(conn, lease_id=lease_id, now=now)  # unknown, ended or expired
-    if ended is None:
-        free_slots(conn, ended=[lease], reason="released", now=now)
-        return replace(lease, ended_at=now, end_reason="released"), True
+    # Not claimed: the lease is unknown (raises), ended, or expired and reclaimed just now.
+    _, ended = _lock_open(conn, lease_id=lease_id, now=now)
+    assert ended is not None
     return ended, False
 
 

@@ -1,15 +1,13 @@
 """Engines, transactions and migrations for SQLite and PostgreSQL.
 
-A transaction runs whole on a database thread: the event loop hands it over once and gets
-the result back once. Nothing else runs between a transaction's statements, so the rows it
-locks are held only as long as the database needs, not as long as a busy event loop takes to
-come back to it.
+A transaction runs whole, on the event loop (SQLite) or handed once to a database thread
+(PostgreSQL). Nothing else runs between its statements, so the rows it locks are held only as
+long as the database needs, not as long as a busy event loop takes to come back to it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,42 +30,39 @@ T = TypeVar("T")
 
 
 class Database:
-    """The store's engines and the threads that run transactions on them.
+    """The store's engines, and where their transactions run.
 
-    SQLite has one writer at a time: one thread writes (so writers in this process queue in
-    order instead of polling the file lock), and every write transaction starts with BEGIN
-    IMMEDIATE so that a writer in another process waits (busy timeout) rather than fails on a
-    lock upgrade. Readers use their own connections and never block the writer (WAL).
+    SQLite's transactions run on the event loop itself: they take microseconds and this
+    process owns the file, so handing them to a thread and back would cost more than they do.
+    Every write transaction starts with BEGIN IMMEDIATE, so that a writer in another process
+    waits (busy timeout) rather than fails on a lock upgrade; readers use their own connection
+    and never block the writer (WAL). PostgreSQL's transactions run on a pool of threads.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._threads: ThreadPoolExecutor | None = None
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
-            self.read_engine = _sqlite_engine(url, begin="BEGIN", pool_size=2)
-            self._writers = ThreadPoolExecutor(1, thread_name_prefix="slotgate-write")
-            self._readers = ThreadPoolExecutor(2, thread_name_prefix="slotgate-read")
+            self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
+            self.read_engine = _sqlite_engine(url, begin="BEGIN")
         else:
             engine = create_engine(url, pool_size=POSTGRES_THREADS + 2, max_overflow=0)
             self.write_engine = self.read_engine = engine
-            self._writers = self._readers = ThreadPoolExecutor(POSTGRES_THREADS, thread_name_prefix="slotgate-db")
+            self._threads = ThreadPoolExecutor(POSTGRES_THREADS, thread_name_prefix="slotgate-db")
 
     async def write(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(connection, ...)` in one write transaction: committed when it returns,
         rolled back if it raises."""
-        if self.is_sqlite:
-            # SQLite's transactions take microseconds and this process owns the file: running
-            # them here costs less than handing them to a thread and back.
-            return _in_transaction(self.write_engine, work, *args, **kwargs)
-        job = functools.partial(_in_transaction, self.write_engine, work, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._writers, job)
+        return await self._run(self.write_engine, lambda connection: work(connection, *args, **kwargs))
 
     async def read(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        if self.is_sqlite:
-            return _in_transaction(self.read_engine, work, *args, **kwargs)
-        job = functools.partial(_in_transaction, self.read_engine, work, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._readers, job)
+        return await self._run(self.read_engine, lambda connection: work(connection, *args, **kwargs))
+
+    async def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
+        if self._threads is None:
+            return _in_transaction(engine, work)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, _in_transaction, engine, work)
 
     async def ping(self) -> None:
         await self.read(_select_one)
@@ -76,15 +71,15 @@ class Database:
         await self.write(_upgrade_to_head, lock=not self.is_sqlite)
 
     async def dispose(self) -> None:
-        for pool in {self._writers, self._readers}:
-            pool.shutdown(wait=True)
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
         for engine in {self.write_engine, self.read_engine}:
             engine.dispose()
 
 
-def _in_transaction(engine: Engine, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
     with engine.begin() as connection:
-        return work(connection, *args, **kwargs)
+        return work(connection)
 
 
 def _select_one(connection: Connection) -> None:
@@ -100,11 +95,10 @@ def _upgrade_to_head(connection: Connection, *, lock: bool) -> None:
     command.upgrade(config, "head")
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> Engine:
+def _sqlite_engine(url: str, *, begin: str) -> Engine:
     _ensure_parent_directory(url)
-    engine = create_engine(
-        url, pool_size=pool_size, max_overflow=0, connect_args={"timeout": 30, "check_same_thread": False}
-    )
+    # One connection each: every transaction runs on the event loop, one at a time.
+    engine = create_engine(url, pool_size=1, max_overflow=0, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def configure(dbapi_connection: Any, _record: Any) -> None:
