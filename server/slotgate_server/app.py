@@ -16,6 +16,7 @@ import yaml
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
@@ -37,6 +38,9 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         lifespan=functools.partial(lifespan, settings=settings),
         security_map={"bearer": auth.bearer_handler(settings.api_keys)},
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
+        # The spec and its UI are not served, so their middleware would only route every
+        # request once more.
+        middlewares=[m for m in ConnexionMiddleware.default_middlewares if m is not SwaggerUIMiddleware],
     )
     spec = load_spec(with_security=settings.access_control)
     app.add_api(spec, strict_validation=True, validator_map=protocol.VALIDATORS)

@@ -11,8 +11,11 @@ from urllib.parse import unquote
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
+from connexion.json_schema import Draft4RequestValidator
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
-from connexion.validators import JSONRequestBodyValidator
+from connexion.utils import is_null, is_nullable
+from connexion.validators import JSONRequestBodyValidator, ParameterValidator
+from jsonschema import Draft4Validator, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -68,11 +71,56 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+class SchemaValidators:
+    """One JSON Schema validator per schema, built on first use and kept. Connexion builds a new
+    validator for every parameter and body of every request; building one costs more than
+    validating a small body with it. The contract's schemas live as long as the app, and a
+    validator is immutable, so one serves every request."""
+
+    def __init__(self, validator_class: Any) -> None:
+        self._validator_class = validator_class
+        self._built: dict[int, tuple[dict[str, Any], Any]] = {}
+
+    def __call__(self, schema: dict[str, Any]) -> Any:
+        # Keyed by identity; the schema is kept with its validator so that its id stays its own.
+        kept = self._built.get(id(schema))
+        if kept is None or kept[0] is not schema:
+            kept = (schema, self._validator_class(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+            self._built[id(schema)] = kept
+        return kept[1]
+
+
+_body_validators = SchemaValidators(Draft4RequestValidator)
+_parameter_validators = SchemaValidators(Draft4Validator)
+
+
+class Parameters(ParameterValidator):
+    """Connexion's parameter validation, with each parameter's validator built once."""
+
+    @staticmethod
+    def validate_parameter(parameter_type: str, value: Any, param: dict[str, Any], param_name: Any = None) -> Any:
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is not None:
+            try:
+                _parameter_validators(param.get("schema", param)).validate(value)
+            except ValidationError as error:
+                return str(error)
+            return None
+        if param.get("required"):
+            return f"Missing {parameter_type} parameter '{param['name']}'"
+        return None
+
+
 class JsonBody(JSONRequestBodyValidator):
     """Connexion's JSON body validator, with every body that is not JSON text answered 400: bytes
     that are not text in the request's charset, the `NaN` and `Infinity` that Python's parser
     would otherwise let through to the schema (where `NaN` passes every bound), and strings with
-    lone surrogates (which no database driver can encode)."""
+    lone surrogates (which no database driver can encode). Its schema validator is built once."""
+
+    @property
+    def _validator(self) -> Any:
+        return _body_validators(self._schema)
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])
@@ -99,7 +147,7 @@ class JsonBody(JSONRequestBodyValidator):
 
 
 # For `add_api(validator_map=...)`: JSON bodies are read by `JsonBody` (the API takes no others).
-VALIDATORS = {"body": MediaTypeDict({"*/*json": JsonBody})}
+VALIDATORS = {"body": MediaTypeDict({"*/*json": JsonBody}), "parameter": Parameters}
 
 
 def method_not_allowed(spec: dict[str, Any]) -> Callable[[ConnexionRequest, Exception], ConnexionResponse]:

@@ -4,41 +4,33 @@ for slots on the server when a caller asks to."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
 
 from slotgate_server import clock, slots
 from slotgate_server.errors import MissingLimits, SlotsUnavailable, Unsatisfiable
 from slotgate_server.state import ServerState
+from slotgate_server.store import admission as admission_store
 from slotgate_server.store import leases as lease_store
 from slotgate_server.store import limits as limit_store
+from slotgate_server.store.admission import NewLease
 from slotgate_server.store.records import LeaseRecord, LimitRecord
-
-T = TypeVar("T")
-
-# Records what a grant produced (a lease, a rate-limit receipt) inside the granting transaction.
-Grant = Callable[[Connection, list[LimitRecord], slots.Admission, float], T]
-# Refuses, by raising, a request that the limits can never serve in this mode.
-Check = Callable[[list[LimitRecord]], None]
 
 RECLAIM_BATCH = 500
 # Another replica's releases wake nobody here: a waiter on PostgreSQL looks again this often.
 REPLICA_RECHECK_SECONDS = 0.25
+# Freed slots wake waiters in this process; this bounds a wait that nothing wakes.
+RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
-class Granted(Generic[T]):
-    value: T
+class Grant:
+    """Slots were taken at `now`; `fencing_token` is the lease's, when a lease was recorded."""
 
-
-@dataclass(frozen=True)
-class Blocked:
-    denial: SlotsUnavailable
-    # Blocking limits whose slots are partly held by expired leases: reclaim, then try again.
-    expired_on: list[str]
+    now: float
+    fencing_token: int | None
 
 
 async def take_slots(
@@ -47,16 +39,18 @@ async def take_slots(
     names: Sequence[str],
     requested: int,
     mode: str,
-    grant: Grant[T],
-    check: Check | None = None,
+    lease: NewLease | None = None,
+    require_decay: bool = False,
     wait_seconds: float = 0.0,
-) -> T:
-    """Take `requested` slots on every named limit, all or nothing, waiting up to
-    `wait_seconds` for them.
+) -> Grant:
+    """Take `requested` slots on every named limit, all or nothing, recording `lease` with
+    them, waiting up to `wait_seconds` for them. `require_decay` refuses limits whose slots
+    would never come back (rate-limit mode).
 
-    A request that would be denied while expired leases still hold slots of a blocking limit
+    An attempt that is denied while expired leases still hold slots of a blocking limit
     reclaims those leases on the spot and is decided again, so correctness never waits for
-    the sweep. Only the final answer counts as a denial.
+    the sweep. Only the final answer counts as a denial, and only it reads the open leases
+    for a retry hint.
     """
     started = time.perf_counter()
     arrived_at = clock.now()
@@ -64,67 +58,55 @@ async def take_slots(
     deadline = time.monotonic() + wait_seconds
     reclaimed = False
     while True:
-        final = time.monotonic() >= deadline
-        outcome = await server.db.write(
-            _attempt,
+        now = clock.now()
+        attempt = await server.db.write_statements(
+            admission_store.take,
             names=ordered,
             requested=requested,
+            now=now,
             arrived_at=arrived_at,
-            grant=grant,
-            check=check,
-            count_denial=final,
-            max_wait=server.settings.max_retry_after_seconds,
+            lease=lease,
+            require_decay=require_decay,
         )
-        if isinstance(outcome, Granted):
+        if attempt.granted:
             server.metrics.grants.labels(mode).inc()
             server.metrics.take_latency.labels(mode).observe(time.perf_counter() - started)
-            return outcome.value
-        if outcome.expired_on and not reclaimed:
+            return Grant(now=now, fencing_token=attempt.fencing_token)
+        _refuse_impossible(attempt.records, names=ordered, requested=requested, require_decay=require_decay)
+        if attempt.expired_on and not reclaimed:
             reclaimed = True
-            await reclaim_expired(server, limit_ids=outcome.expired_on)
+            await reclaim_expired(server, limit_ids=attempt.expired_on)
             continue
-        if final:
+        if time.monotonic() >= deadline:
             server.metrics.denials.labels(mode).inc()
             server.metrics.take_latency.labels(mode).observe(time.perf_counter() - started)
-            raise outcome.denial
-        blocking = outcome.denial.extensions["blocking_names"]
-        await server.freed.wait(blocking, timeout=_next_look(server, outcome.denial, deadline))
+            raise await server.db.write_statements(
+                _record_denial,
+                blocking=attempt.blocking,
+                requested=requested,
+                now=now,
+                max_wait=server.settings.max_retry_after_seconds,
+            )
+        blocking = [record.name for record in attempt.blocking]
+        timeout = _next_look(server, attempt, requested=requested, now=now, deadline=deadline)
+        await server.freed.wait(blocking, timeout=timeout)
 
 
-def _next_look(server: ServerState, denial: SlotsUnavailable, deadline: float) -> float:
-    wait = min(denial.retry_after_seconds, max(0.0, deadline - time.monotonic()))
-    return wait if server.db.is_sqlite else min(wait, REPLICA_RECHECK_SECONDS)
+def _next_look(
+    server: ServerState, attempt: admission_store.Take, *, requested: int, now: float, deadline: float
+) -> float:
+    """How long a waiting request sleeps unless freed slots wake it sooner: until its decaying
+    limits have drained enough (exact), never past its deadline, and never so long that slots
+    freed where nothing wakes it (another replica) go unnoticed."""
+    recheck = RECHECK_SECONDS if server.db.is_sqlite else REPLICA_RECHECK_SECONDS
+    wait = min(recheck, max(0.0, deadline - time.monotonic()))
+    if all(record.slot_decay_per_second > 0 for record in attempt.blocking):
+        drained = max(slots.decay_wait(record.view(), requested=requested, now=now) for record in attempt.blocking)
+        wait = min(wait, drained)
+    return wait
 
 
-def _attempt(
-    conn: Connection,
-    *,
-    names: list[str],
-    requested: int,
-    arrived_at: float,
-    grant: Grant[T],
-    check: Check | None,
-    count_denial: bool,
-    max_wait: float,
-) -> Granted[T] | Blocked:
-    records = limit_store.lock_limits(conn, names=names)
-    now = clock.now()  # read after the locks: grants on one limit see time in their commit order
-    _refuse_impossible(records, names=names, requested=requested, check=check)
-    admission = slots.admit([record.view() for record in records], requested=requested, now=now, arrived_at=arrived_at)
-    if admission.granted:
-        by_name = {record.name: record for record in records}
-        limit_store.write_states(conn, states={by_name[name].id: state for name, state in admission.taken.items()})
-        return Granted(grant(conn, records, admission, now))
-    blocking = [record for record in records if record.name in admission.blocking]
-    blocking_ids = [record.id for record in blocking]
-    if lease_store.any_expired(conn, now=now, limit_ids=blocking_ids):
-        return Blocked(_denial(conn, blocking=blocking, requested=requested, now=now, max_wait=max_wait), blocking_ids)
-    if count_denial:
-        limit_store.count_denial(conn, limit_ids=blocking_ids, slots_denied=requested)
-    return Blocked(_denial(conn, blocking=blocking, requested=requested, now=now, max_wait=max_wait), [])
-
-
-def _refuse_impossible(records: list[LimitRecord], *, names: list[str], requested: int, check: Check | None) -> None:
+def _refuse_impossible(records: list[LimitRecord], *, names: list[str], requested: int, require_decay: bool) -> None:
     found = {record.name for record in records}
     if missing := [name for name in names if name not in found]:
         raise MissingLimits(missing)
@@ -135,8 +117,19 @@ def _refuse_impossible(records: list[LimitRecord], *, names: list[str], requeste
             f"{requested} slots were asked for, more than the limit holds ({sizes}); "
             "the request could never be granted, so ask for fewer slots or raise the limit."
         )
-    if check:
-        check(records)
+    if require_decay and (without := [r.name for r in records if r.active and r.slot_decay_per_second <= 0]):
+        quoted = ", ".join(repr(name) for name in without)
+        raise Unsatisfiable(
+            f"Rate limiting needs slot decay, and {quoted} has none: its slots would never come back. "
+            "Give it slot_decay_per_second > 0, or take its slots under a lease (POST /api/v1/leases)."
+        )
+
+
+def _record_denial(
+    conn: Connection, *, blocking: list[LimitRecord], requested: int, now: float, max_wait: float
+) -> SlotsUnavailable:
+    limit_store.count_denial(conn, limit_ids=[record.id for record in blocking], slots_denied=requested)
+    return _denial(conn, blocking=blocking, requested=requested, now=now, max_wait=max_wait)
 
 
 def _denial(
@@ -169,37 +162,26 @@ def _shortage(record: LimitRecord, *, now: float) -> str:
     return f"{record.name!r} has {free:.3g} of {record.limit} slots free"
 
 
-def free_slots(conn: Connection, *, ended: Sequence[LeaseRecord], reason: str, now: float) -> None:
-    """End the given (locked) leases and give their slots back to their limits."""
-    give_back(conn, ended=ended, now=now, sample=reason == "released")
-    lease_store.end_leases(conn, tokens=[lease.fencing_token for lease in ended], reason=reason, now=now)
-
-
-def give_back(conn: Connection, *, ended: Sequence[LeaseRecord], now: float, sample: bool) -> None:
-    """Give the slots of leases that have just ended back to their limits, and drop the links
-    that counted them. With `sample`, the (one) lease's holding time updates the averages:
-    only a release tells how long slots are really held; an expiry says the holder vanished."""
+def expire(conn: Connection, *, ended: Sequence[LeaseRecord], now: float) -> None:
+    """End the given (locked) leases as expired and give their slots back to their limits. An
+    expiry leaves the occupancy averages alone: only a release tells how long slots are
+    really held; an expiry says the holder vanished."""
     tokens = [lease.fencing_token for lease in ended]
     counted = limit_store.lock_limits_of(conn, lease_tokens=tokens)
     states = {
         record.id: slots.give_back(record.state, released=n, decay_per_second=record.slot_decay_per_second, now=now)
         for record, n in counted
     }
-    averages = None
-    if sample:
-        (lease,) = ended
-        averages = {
-            record.id: slots.updated_average(record.avg_occupancy_seconds, now - lease.created) for record, _ in counted
-        }
-    limit_store.write_states(conn, states=states, averages=averages)
+    limit_store.write_states(conn, states=states)
     lease_store.drop_links(conn, tokens=tokens)
+    lease_store.end_leases(conn, tokens=tokens, reason="expired", now=now)
 
 
 def _reclaim(conn: Connection, *, limit_ids: Sequence[str] | None) -> list[LeaseRecord]:
     now = clock.now()
     expired = lease_store.lock_expired(conn, now=now, batch=RECLAIM_BATCH, limit_ids=limit_ids)
     if expired:
-        free_slots(conn, ended=expired, reason="expired", now=now)
+        expire(conn, ended=expired, now=now)
     return expired
 
 

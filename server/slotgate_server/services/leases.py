@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
 from sqlalchemy import Connection
 
-from slotgate_server import clock, slots
+from slotgate_server import clock
 from slotgate_server.errors import InvalidRequest, LeaseGone, NotFound
-from slotgate_server.services.admission import announce_freed, free_slots, give_back, reclaim_expired, take_slots
+from slotgate_server.services.admission import announce_freed, expire, reclaim_expired, take_slots
 from slotgate_server.services.limits import read as read_limit
 from slotgate_server.state import ServerState
+from slotgate_server.store import admission as admission_store
 from slotgate_server.store import leases as lease_store
-from slotgate_server.store.records import LeaseRecord, LimitRecord
+from slotgate_server.store.admission import NewLease
+from slotgate_server.store.records import LeaseRecord
 
 
 def _check_duration(server: ServerState, duration: float) -> None:
@@ -36,17 +39,22 @@ async def acquire(
 ) -> LeaseRecord:
     lease_duration = server.settings.default_lease_seconds if duration is None else duration
     _check_duration(server, lease_duration)
-
-    def record_lease(
-        conn: Connection, records: list[LimitRecord], admission: slots.Admission, now: float
-    ) -> LeaseRecord:
-        counted = {record.id: admission.counted[record.name] for record in records}
-        return lease_store.insert_lease(
-            conn, names=names, slots_each=slots_each, holder=holder, duration=lease_duration, counted=counted, now=now
-        )
-
-    return await take_slots(
-        server, names=names, requested=slots_each, mode="concurrency", grant=record_lease, wait_seconds=wait_seconds
+    lease = NewLease(id=str(uuid.uuid4()), names=list(names), holder=holder, duration=lease_duration)
+    grant = await take_slots(
+        server, names=names, requested=slots_each, mode="concurrency", lease=lease, wait_seconds=wait_seconds
+    )
+    assert grant.fencing_token is not None  # a lease was recorded with the grant
+    return LeaseRecord(
+        fencing_token=grant.fencing_token,
+        id=lease.id,
+        names=lease.names,
+        slots=slots_each,
+        holder=holder,
+        lease_duration=lease_duration,
+        created=grant.now,
+        expires_at=grant.now + lease_duration,
+        ended_at=None,
+        end_reason=None,
     )
 
 
@@ -82,28 +90,27 @@ def _lock_open(conn: Connection, *, lease_id: str, now: float) -> tuple[LeaseRec
     if lease.ended_at is not None:
         return lease, lease
     if lease.expired(now):
-        free_slots(conn, ended=[lease], reason="expired", now=now)
+        expire(conn, ended=[lease], now=now)
         return lease, replace(lease, ended_at=now, end_reason="expired")
     return lease, None
 
 
-def _release(conn: Connection, *, lease_id: str) -> tuple[LeaseRecord, bool]:
-    """Release the lease; returns it as it ended, and whether this call released it."""
-    now = clock.now()
-    if released := lease_store.claim_open(conn, lease_id=lease_id, now=now, reason="released"):
-        give_back(conn, ended=[released], now=now, sample=True)
-        return released, True
-    # Not claimed: the lease is unknown (raises), ended, or expired and reclaimed just now.
-    _, ended = _lock_open(conn, lease_id=lease_id, now=now)
-    assert ended is not None
-    return ended, False
+def _ended(conn: Connection, *, lease_id: str) -> LeaseRecord:
+    """Why a lease could not be released: it is unknown (raises), ended, or expired (and is
+    reclaimed here)."""
+    _, ended = _lock_open(conn, lease_id=lease_id, now=clock.now())
+    assert ended is not None  # open and unexpired a moment ago, it would have been released
+    return ended
 
 
 async def release(server: ServerState, *, lease_id: str) -> None:
-    lease, released = await server.db.write(_release, lease_id=lease_id)
-    announce_freed(server, [lease])  # also after a late release that reclaimed it just now
-    if not released:
-        raise _gone(lease)
+    released = await server.db.write_statements(admission_store.release, lease_id=lease_id, now=clock.now())
+    if released is not None:
+        announce_freed(server, [released])
+        return
+    lease = await server.db.write(_ended, lease_id=lease_id)
+    announce_freed(server, [lease])  # a late release may have reclaimed it just now
+    raise _gone(lease)
 
 
 def _renew(conn: Connection, *, lease_id: str, duration: float | None, server: ServerState) -> LeaseRecord:

@@ -46,15 +46,26 @@ class Database:
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
             self.read_engine = _sqlite_engine(url, begin="BEGIN")
+            self._statement_engine = self.write_engine
         else:
             engine = create_engine(url, pool_size=POSTGRES_THREADS + 2, max_overflow=0)
             self.write_engine = self.read_engine = engine
+            self._statement_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
             self._threads = ThreadPoolExecutor(POSTGRES_THREADS, thread_name_prefix="slotgate-db")
 
     async def write(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(connection, ...)` in one write transaction: committed when it returns,
         rolled back if it raises."""
         return await self._run(self.write_engine, lambda connection: work(connection, *args, **kwargs))
+
+    async def write_statements(
+        self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run `work(connection, ...)` with each of its statements committed on its own, for
+        work whose every statement is a whole step by itself. On PostgreSQL such a statement
+        costs one round trip (no BEGIN, no COMMIT) and holds its row locks only while it runs.
+        On SQLite the statements share one write transaction, which costs nothing in process."""
+        return await self._run(self._statement_engine, lambda connection: work(connection, *args, **kwargs))
 
     async def read(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         return await self._run(self.read_engine, lambda connection: work(connection, *args, **kwargs))

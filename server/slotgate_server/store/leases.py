@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
@@ -48,6 +47,7 @@ def _record(row: Row[Any]) -> LeaseRecord:
 def insert_lease(
     conn: Connection,
     *,
+    lease_id: str,
     names: Sequence[str],
     slots_each: int,
     holder: str,
@@ -58,7 +58,7 @@ def insert_lease(
     """A new lease counting `counted[limit_id]` slots on each limit."""
     lease = LeaseRecord(
         fencing_token=0,
-        id=str(uuid.uuid4()),
+        id=lease_id,
         names=list(names),
         slots=slots_each,
         holder=holder,

@@ -143,7 +143,6 @@ _WRITE_STATE = (
     .where(limits.c.id == bindparam("limit_id"))
     .values(occupied=bindparam("occupied"), occupied_at=bindparam("at"))
 )
-_WRITE_STATE_AND_AVERAGE = _WRITE_STATE.values(avg_occupancy_seconds=bindparam("average"))
 
 
 def lock_limits(conn: Connection, *, names: Iterable[str]) -> list[LimitRecord]:
@@ -162,16 +161,10 @@ def lock_limits_of(conn: Connection, *, lease_tokens: Sequence[int]) -> list[tup
     return list(counted.values())
 
 
-def write_states(
-    conn: Connection, *, states: Mapping[str, slots.SlotState], averages: Mapping[str, float] | None = None
-) -> None:
-    """Store new slot states (and occupancy averages), keyed by limit id."""
+def write_states(conn: Connection, *, states: Mapping[str, slots.SlotState]) -> None:
+    """Store new slot states, keyed by limit id."""
     for limit_id, state in states.items():
-        values = {"limit_id": limit_id, "occupied": state.occupied, "at": state.at}
-        if averages and limit_id in averages:
-            conn.execute(_WRITE_STATE_AND_AVERAGE, {**values, "average": averages[limit_id]})
-        else:
-            conn.execute(_WRITE_STATE, values)
+        conn.execute(_WRITE_STATE, {"limit_id": limit_id, "occupied": state.occupied, "at": state.at})
 
 
 def count_denial(conn: Connection, *, limit_ids: Sequence[str], slots_denied: int) -> None:

@@ -1,0 +1,212 @@
+"""The store decides admission in SQL; `slots.py` states the rules. On both stores, for any
+slot state, the SQL grants exactly when `slots.admit` does, blocks on the same limits, and
+writes the same new state to the last bit; a release gives back and averages as
+`slots.give_back` and `slots.updated_average` do."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Connection, Engine, insert, select
+
+from slotgate_server import slots
+from slotgate_server.store import admission
+from slotgate_server.store.database import Database
+from slotgate_server.store.tables import lease_limits, leases, limits
+from tests.support.live_server import fresh_database
+
+EPOCH = 1.7e9  # states are kept as seconds since the epoch
+
+# Rates include 0 (no decay) and fractional, odd and large ones.
+rates = st.one_of(st.just(0.0), st.floats(min_value=1e-3, max_value=1e4, allow_nan=False, allow_infinity=False))
+occupancies = st.one_of(
+    st.integers(min_value=0, max_value=60).map(float), st.floats(min_value=0, max_value=60, allow_nan=False)
+)
+offsets = st.floats(min_value=-5, max_value=120, allow_nan=False)  # a clock may be behind the last change
+
+
+@dataclass(frozen=True)
+class LimitSpec:
+    limit: int
+    rate: float
+    occupied: float
+    at: float
+    active: bool
+
+
+limit_specs = st.builds(
+    LimitSpec,
+    limit=st.integers(min_value=0, max_value=50),
+    rate=rates,
+    occupied=occupancies,
+    at=offsets.map(lambda offset: EPOCH + offset),
+    active=st.booleans(),
+)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    tmp_dir: Path = tmp_path_factory.mktemp(f"admission-{request.param}")
+    with fresh_database(request.param, tmp_dir) as url:
+        database = Database(url)
+        asyncio.run(database.migrate())
+        try:
+            yield database.write_engine
+        finally:
+            asyncio.run(database.dispose())
+
+
+@pytest.fixture
+def conn(engine: Engine) -> Iterator[Connection]:
+    """A transaction that every example rolls back."""
+    with engine.connect() as connection:
+        yield connection
+
+
+def _insert_limits(conn: Connection, specs: list[LimitSpec]) -> dict[str, LimitSpec]:
+    by_name = {f"l{index}": spec for index, spec in enumerate(specs)}
+    conn.execute(
+        insert(limits),
+        [
+            {
+                "id": f"id-{name}",
+                "name": name,
+                "slot_limit": spec.limit,
+                "slot_decay_per_second": spec.rate,
+                "active": spec.active,
+                "occupied": spec.occupied,
+                "occupied_at": spec.at,
+                "denied_slots": 0,
+                "avg_occupancy_seconds": None,
+                "created": EPOCH,
+                "updated": EPOCH,
+            }
+            for name, spec in by_name.items()
+        ],
+    )
+    return by_name
+
+
+def _states(conn: Connection) -> dict[str, slots.SlotState]:
+    rows = conn.execute(select(limits.c.name, limits.c.occupied, limits.c.occupied_at))
+    return {name: slots.SlotState(occupied, at) for name, occupied, at in rows}
+
+
+def _view(name: str, spec: LimitSpec) -> slots.LimitView:
+    return slots.LimitView(
+        name=name,
+        limit=spec.limit,
+        decay_per_second=spec.rate,
+        active=spec.active,
+        state=slots.SlotState(spec.occupied, spec.at),
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    specs=st.lists(limit_specs, min_size=1, max_size=3),
+    requested=st.integers(min_value=1, max_value=20),
+    now_offset=offsets,
+    waited=st.floats(min_value=0, max_value=30, allow_nan=False),
+    with_lease=st.booleans(),
+    require_decay=st.booleans(),
+)
+def test_sql_admission_agrees_with_slots(
+    conn: Connection,
+    specs: list[LimitSpec],
+    requested: int,
+    now_offset: float,
+    waited: float,
+    with_lease: bool,
+    require_decay: bool,
+) -> None:
+    now = EPOCH + now_offset
+    arrived_at = now - waited
+    with conn.begin() as transaction:
+        by_name = _insert_limits(conn, specs)
+        names = sorted(by_name)
+        lease = admission.NewLease(id=str(uuid.uuid4()), names=names, holder="h", duration=60.0) if with_lease else None
+        taken = admission.take(
+            conn,
+            names=names,
+            requested=requested,
+            now=now,
+            arrived_at=arrived_at,
+            lease=lease,
+            require_decay=require_decay,
+        )
+        after = _states(conn)
+        links = conn.execute(select(lease_limits.c.limit_id, lease_limits.c.slots)).all()
+        transaction.rollback()
+
+    views = [_view(name, by_name[name]) for name in names]
+    expected = slots.admit(views, requested=requested, now=now, arrived_at=arrived_at)
+    decays = all(view.decay_per_second > 0 for view in views if view.active)
+    assert taken.granted == (expected.granted and (decays or not require_decay))
+    assert [record.name for record in taken.records] == names
+    if taken.granted:
+        for name in names:
+            # Exactly the same floats: the SQL mirrors the arithmetic operation for operation.
+            assert after[name] == expected.taken.get(name, slots.SlotState(by_name[name].occupied, by_name[name].at))
+        assert (taken.fencing_token is not None) == with_lease
+        assert sorted(links) == (sorted((f"id-{name}", expected.counted[name]) for name in names) if with_lease else [])
+    else:
+        assert {record.name for record in taken.blocking} == set(expected.blocking)
+        assert after == {name: slots.SlotState(spec.occupied, spec.at) for name, spec in by_name.items()}
+        assert links == []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    spec=limit_specs.filter(lambda spec: spec.active),
+    released=st.integers(min_value=1, max_value=20),
+    held_for=st.floats(min_value=-1, max_value=500, allow_nan=False),
+    now_offset=offsets,
+    previous_average=st.one_of(st.none(), st.floats(min_value=0, max_value=500, allow_nan=False)),
+)
+def test_sql_release_agrees_with_slots(
+    conn: Connection,
+    spec: LimitSpec,
+    released: int,
+    held_for: float,
+    now_offset: float,
+    previous_average: float | None,
+) -> None:
+    now = EPOCH + now_offset
+    with conn.begin() as transaction:
+        (name,) = _insert_limits(conn, [spec])
+        conn.execute(limits.update().values(avg_occupancy_seconds=previous_average))
+        lease_id = str(uuid.uuid4())
+        token = conn.execute(
+            insert(leases).returning(leases.c.fencing_token),
+            {
+                "id": lease_id,
+                "names": [name],
+                "slots": released,
+                "holder": "h",
+                "lease_duration": 1e6,
+                "created": now - held_for,
+                "expires_at": now + 1e6,
+            },
+        ).scalar_one()
+        conn.execute(insert(lease_limits), {"lease_token": token, "limit_id": f"id-{name}", "slots": released})
+        ended = admission.release(conn, lease_id=lease_id, now=now)
+        again = admission.release(conn, lease_id=lease_id, now=now)
+        state = _states(conn)[name]
+        average = conn.execute(select(limits.c.avg_occupancy_seconds)).scalar_one()
+        links = conn.execute(select(lease_limits)).all()
+        transaction.rollback()
+
+    assert ended is not None and ended.end_reason == "released" and ended.ended_at == now
+    assert again is None  # a lease is released once
+    before = slots.SlotState(spec.occupied, spec.at)
+    assert state == slots.give_back(before, released=released, decay_per_second=spec.rate, now=now)
+    assert average == slots.updated_average(previous_average, now - (now - held_for))
+    assert links == []
