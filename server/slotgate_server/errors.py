@@ -155,6 +155,7 @@ def render_http_error(_request: ConnexionRequest, error: Exception) -> Connexion
 
 # The contract's pattern for limit names, as a person would say it.
 _NAME_RULE = "a limit name has 1 to 255 characters, none of / % & > <, no control characters, and not only dots"
+_DECAY_RULE = "0 for no decay, otherwise at least 0.000000001 slots per second (and at most 1000000000)"
 _FIELD_SUFFIX = re.compile(r" - '(?P<path>[^']+)'$")
 
 
@@ -169,6 +170,8 @@ def readable_validation(detail: str) -> tuple[str, str | None]:
         message, field = message[: suffix.start()], suffix["path"].split(".", 1)[0]
     if " does not match '^[^/%&<>" in message:
         message = f"{message.split(' does not match ', 1)[0]} is not a valid limit name: {_NAME_RULE}"
+    elif " should not be valid under {'exclusiveMinimum'" in message:
+        message = f"{message.split(' should not be valid', 1)[0]} is not a slot decay rate: {_DECAY_RULE}"
     return (f"{message} (field '{field}')" if field else message), field
 
 

@@ -26,6 +26,10 @@ DEFAULT_OCCUPANCY_SECONDS = 1.0
 # How much a new sample moves the average occupancy: recent behaviour counts most.
 OCCUPANCY_SAMPLE_WEIGHT = 0.2
 
+# An average below this says nothing about how long slots are held, and moving a vanishing
+# average further would leave the range of a float: the next sample replaces it.
+NEGLIGIBLE_OCCUPANCY_SECONDS = 1e-9
+
 
 @dataclass(frozen=True)
 class SlotState:
@@ -219,6 +223,6 @@ def retry_after_header(seconds: float) -> int:
 def updated_average(previous: float | None, sample: float) -> float:
     """The occupancy average after one more lease was released after `sample` seconds."""
     sample = max(0.0, sample)
-    if previous is None:
+    if previous is None or previous < NEGLIGIBLE_OCCUPANCY_SECONDS:
         return sample
     return previous + OCCUPANCY_SAMPLE_WEIGHT * (sample - previous)

@@ -14,6 +14,7 @@ from tf.types import Unknown
 MAX_NAME_LENGTH = 255
 MAX_SLOTS = 1_000_000_000
 MAX_DECAY_PER_SECOND = 1_000_000_000
+MIN_POSITIVE_DECAY_PER_SECOND = 1e-9
 FORBIDDEN_NAME_CHARACTERS = "/%&<>"
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -59,8 +60,8 @@ def slots_problem(limit: Any) -> str | None:
 def decay_problem(decay: Any) -> str | None:
     if isinstance(decay, bool) or not isinstance(decay, int | float):
         return f"slot_decay_per_second must be a number of slots per second; got {decay!r}."
-    if decay < 0:
-        return f"slot_decay_per_second must be 0 (no decay) or more; got {decay:g}."
+    if decay < 0 or 0 < decay < MIN_POSITIVE_DECAY_PER_SECOND:
+        return f"slot_decay_per_second must be 0 (no decay) or at least 0.000000001; got {decay:g}."
     if decay > MAX_DECAY_PER_SECOND:
         return f"slot_decay_per_second must be at most {MAX_DECAY_PER_SECOND:,} slots per second; got {decay:g}."
     return None

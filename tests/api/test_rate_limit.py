@@ -37,6 +37,25 @@ def test_slow_decay_hints_the_long_wait(client: httpx.Client, name: str) -> None
     assert denied.headers["retry-after"] == "10"
 
 
+def test_the_slowest_and_fastest_decay_rates_work(client: httpx.Client, name: str) -> None:
+    create(client, name, limit=1, slot_decay_per_second=0.000000001)
+    assert consume(client, name).status_code == 200
+    time.sleep(0.01)  # some drain, a billionth of a slot per second of it
+    wait = assert_problem(consume(client, name), 423)["retry_after_seconds"]
+    assert 0.99e9 < wait <= 1e9  # a slot drains in a billion seconds, exactly
+    fast = f"{name}-fast"
+    create(client, fast, limit=1, slot_decay_per_second=1_000_000_000)
+    assert [consume(client, fast).status_code for _ in range(3)] == [200, 200, 200]
+
+
+@pytest.mark.parametrize("rate", [1e-12, 5e-324])
+def test_a_vanishing_decay_rate_is_refused(client: httpx.Client, name: str, rate: float) -> None:
+    # Its drain and its wait leave the range of a float: PostgreSQL refuses such arithmetic.
+    response = client.put(f"/api/v1/limits/{name}", json={"limit": 1, "slot_decay_per_second": rate})
+    body = assert_problem(response, 400, says="at least 0.000000001")
+    assert body["field"] == "slot_decay_per_second"
+
+
 def test_burst_up_to_the_limit(client: httpx.Client, name: str) -> None:
     create(client, name, limit=3, slot_decay_per_second=1.0)
     assert [consume(client, name).status_code for _ in range(4)] == [200, 200, 200, 423]

@@ -27,6 +27,7 @@ def test_bounds_are_the_contracts() -> None:
     assert (name["minLength"], name["maxLength"]) == (1, validation.MAX_NAME_LENGTH)
     assert (slots["minimum"], slots["maximum"]) == (0, validation.MAX_SLOTS)
     assert (decay["minimum"], decay["maximum"]) == (0, validation.MAX_DECAY_PER_SECOND)
+    assert decay["not"]["maximum"] == validation.MIN_POSITIVE_DECAY_PER_SECOND  # (0, that) is refused
 
 
 SAMPLES = ["a/b", "a%b", "a&b", "a>b", "a<b", "a\tb", "a\x7fb", "a\x9fb", "ok\n", ".", "..", "...", ".a.", "ok"]
@@ -44,6 +45,8 @@ def test_a_name_is_refused_exactly_when_the_contract_refuses_it(name: str) -> No
         ({"name": "ok", "limit": 0, "slot_decay_per_second": 0.5}, []),
         ({"name": "ok", "limit": Unknown, "slot_decay_per_second": None}, []),
         ({"name": "", "limit": -1, "slot_decay_per_second": -0.1}, ["name", "limit", "slot_decay_per_second"]),
+        ({"name": "ok", "limit": 1, "slot_decay_per_second": 1e-12}, ["slot_decay_per_second"]),
+        ({"name": "ok", "limit": 1, "slot_decay_per_second": 1e-9}, []),
         ({"name": "ok", "limit": 2.5}, ["limit"]),
         ({"name": "ok", "limit": 1_000_000_001}, ["limit"]),
         ({"name": "ok", "limit": "12"}, ["limit"]),

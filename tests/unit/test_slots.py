@@ -197,3 +197,14 @@ def test_a_clock_behind_the_last_change_never_moves_the_state_back(
     state = SlotState(occupied, at)
     assert slots.take(state, requested=requested, decay_per_second=rate, now=at - behind).at == at
     assert slots.give_back(state, released=requested, decay_per_second=rate, now=at - behind).at == at
+
+
+def test_a_vanishing_average_is_replaced_not_moved() -> None:
+    # A long run of instant releases drives the average towards 0; once negligible, the next
+    # sample replaces it, so the arithmetic never underflows (PostgreSQL refuses underflow).
+    average: float | None = 1.0
+    for _ in range(5000):
+        average = slots.updated_average(average, 0.0)
+    assert average == 0.0
+    assert slots.updated_average(5e-324, 0.0) == 0.0
+    assert slots.updated_average(5e-324, 2.0) == 2.0

@@ -19,7 +19,7 @@ class Limit:
             (`.` and `..` cannot be a segment of a URL's path).
              Example: database.
         limit (int): The number of slots.
-        slot_decay_per_second (float): Slots that drain per second; 0 for no decay.
+        slot_decay_per_second (float): Slots that drain per second; 0 for no decay, otherwise at least 0.000000001.
         active (bool):
         active_slots (float): Slots occupied now, decay applied; fractions are kept.
         denied_slots (int): Slots asked for and refused since the limit was created.

@@ -15,7 +15,8 @@ class LimitConfig:
     """
     Attributes:
         limit (int): The number of slots.
-        slot_decay_per_second (float | Unset): Slots that drain per second; 0 for no decay. Default: 0.0.
+        slot_decay_per_second (float | Unset): Slots that drain per second; 0 for no decay, otherwise at least
+            0.000000001. Default: 0.0.
         active (bool | Unset):  Default: True.
     """
 

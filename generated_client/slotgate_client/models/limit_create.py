@@ -18,7 +18,8 @@ class LimitCreate:
             (`.` and `..` cannot be a segment of a URL's path).
              Example: database.
         limit (int): The number of slots.
-        slot_decay_per_second (float | Unset): Slots that drain per second; 0 for no decay. Default: 0.0.
+        slot_decay_per_second (float | Unset): Slots that drain per second; 0 for no decay, otherwise at least
+            0.000000001. Default: 0.0.
         active (bool | Unset):  Default: True.
     """
 

@@ -15,7 +15,8 @@ class LimitPatch:
     """
     Attributes:
         limit (int | Unset): The number of slots.
-        slot_decay_per_second (float | Unset): Slots that drain per second; 0 for no decay.
+        slot_decay_per_second (float | Unset): Slots that drain per second; 0 for no decay, otherwise at least
+            0.000000001.
         active (bool | Unset):
     """
 

@@ -34,15 +34,18 @@ class Database:
 
     SQLite's transactions run on the event loop itself: they take microseconds and this
     process owns the file, so handing them to a thread and back would cost more than they do.
-    Every write transaction starts with BEGIN IMMEDIATE, so that a writer in another process
-    waits (busy timeout) rather than fails on a lock upgrade; readers use their own connection
-    and never block the writer (WAL). PostgreSQL's transactions run on a pool of threads.
+    For the same reason each SQLite engine keeps its one connection checked out rather than
+    taking it from its pool for every transaction. Every write transaction starts with BEGIN
+    IMMEDIATE, so that a writer in another process waits (busy timeout) rather than fails on a
+    lock upgrade; readers use their own connection and never block the writer (WAL).
+    PostgreSQL's transactions run on a pool of threads.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._threads: ThreadPoolExecutor | None = None
+        self._held: dict[Engine, Connection] = {}
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
             self.read_engine = _sqlite_engine(url, begin="BEGIN")
@@ -72,7 +75,11 @@ class Database:
 
     async def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
         if self._threads is None:
-            return _in_transaction(engine, work)
+            connection = self._held.get(engine)
+            if connection is None or connection.closed:
+                connection = self._held[engine] = engine.connect()
+            with connection.begin():
+                return work(connection)
         return await asyncio.get_running_loop().run_in_executor(self._threads, _in_transaction, engine, work)
 
     async def ping(self) -> None:
@@ -84,6 +91,8 @@ class Database:
     async def dispose(self) -> None:
         if self._threads is not None:
             self._threads.shutdown(wait=True)
+        for connection in self._held.values():
+            connection.close()
         for engine in {self.write_engine, self.read_engine}:
             engine.dispose()
 

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, replace
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, select, update
 
 from slotgate_server import slots
 from slotgate_server.store.records import LeaseRecord
 from slotgate_server.store.tables import lease_limits, leases
 
-# The statements of every acquire and release are built once (see store/limits.py).
-_INSERT_LEASE = insert(leases).returning(leases.c.fencing_token)
-_INSERT_LINK = insert(lease_limits)
-_CLAIM_OPEN = (
-    update(leases)
-    .where(
-        leases.c.id == bindparam("lease_id"),
-        leases.c.ended_at.is_(None),
-        leases.c.expires_at > bindparam("now"),
-    )
-    .values(ended_at=bindparam("now"), end_reason=bindparam("reason"))
-    .returning(*leases.c)
-)
+# Built once: a statement object reused keeps its cache key (see store/limits.py).
 _DROP_LINKS = delete(lease_limits).where(lease_limits.c.lease_token.in_(bindparam("tokens", expanding=True)))
 
 
@@ -44,39 +31,6 @@ def _record(row: Row[Any]) -> LeaseRecord:
     )
 
 
-def insert_lease(
-    conn: Connection,
-    *,
-    lease_id: str,
-    names: Sequence[str],
-    slots_each: int,
-    holder: str,
-    duration: float,
-    counted: Mapping[str, int],
-    now: float,
-) -> LeaseRecord:
-    """A new lease counting `counted[limit_id]` slots on each limit."""
-    lease = LeaseRecord(
-        fencing_token=0,
-        id=lease_id,
-        names=list(names),
-        slots=slots_each,
-        holder=holder,
-        lease_duration=duration,
-        created=now,
-        expires_at=now + duration,
-        ended_at=None,
-        end_reason=None,
-    )
-    values = asdict(lease)
-    del values["fencing_token"]  # drawn by the database
-    token = conn.execute(_INSERT_LEASE, values).scalar_one()
-    conn.execute(
-        _INSERT_LINK, [{"lease_token": token, "limit_id": limit_id, "slots": n} for limit_id, n in counted.items()]
-    )
-    return replace(lease, fencing_token=token)
-
-
 def get_lease(conn: Connection, *, lease_id: str, lock: bool = False) -> LeaseRecord | None:
     query = select(leases).where(leases.c.id == lease_id)
     if lock:
@@ -87,12 +41,6 @@ def get_lease(conn: Connection, *, lease_id: str, lock: bool = False) -> LeaseRe
 
 def end_leases(conn: Connection, *, tokens: Sequence[int], reason: str, now: float) -> None:
     conn.execute(update(leases).where(leases.c.fencing_token.in_(tokens)).values(ended_at=now, end_reason=reason))
-
-
-def claim_open(conn: Connection, *, lease_id: str, now: float, reason: str) -> LeaseRecord | None:
-    """End the lease if it is open and unexpired, in one statement; None if it was not."""
-    row = conn.execute(_CLAIM_OPEN, {"lease_id": lease_id, "now": now, "reason": reason}).first()
-    return _record(row) if row else None
 
 
 def drop_links(conn: Connection, *, tokens: Sequence[int]) -> None:
