@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, create_engine, insert, select
 
 from slotgate_server import slots
+from slotgate_server.settings import normalise_database_url
 from slotgate_server.store import admission
 from slotgate_server.store.database import Database
 from slotgate_server.store.tables import lease_limits, leases, limits
@@ -53,16 +54,18 @@ limit_specs = st.builds(
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A migrated database of the store, reached synchronously: the store's functions are plain
+    functions of a connection, whichever way the server runs them."""
     tmp_dir: Path = tmp_path_factory.mktemp(f"admission-{request.param}")
     with fresh_database(request.param, tmp_dir) as url:
-        migrated = Database(url)
+        migrated = Database(normalise_database_url(url))
         asyncio.run(migrated.migrate())
         asyncio.run(migrated.dispose())
-        database = Database(url)  # its engines, configured as the server's, used directly here
+        engine = create_engine(normalise_database_url(url))
         try:
-            yield database.write_engine
+            yield engine
         finally:
-            asyncio.run(database.dispose())
+            engine.dispose()
 
 
 @pytest.fixture

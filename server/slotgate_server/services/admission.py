@@ -73,6 +73,8 @@ async def take_slots(
             server.metrics.take_latency.labels(mode).observe(time.perf_counter() - started)
             return Grant(now=now, fencing_token=attempt.fencing_token)
         _refuse_impossible(attempt.records, names=ordered, requested=requested, require_decay=require_decay)
+        if not attempt.blocking:
+            continue  # it fitted, but a limit went away before it could be locked: decide again
         if attempt.expired_on and not reclaimed:
             reclaimed = True
             await reclaim_expired(server, limit_ids=attempt.expired_on)

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 
 from slotgate_server import slots
 from slotgate_server.store.records import LeaseRecord, LimitRecord
@@ -72,7 +72,10 @@ def _query(conn: Connection, sql: str, parameters: Mapping[str, Any]) -> Sequenc
     return cast(Sequence[Row], conn.execute(_statement(sql), parameters).mappings().all())
 
 
-_statement = functools.cache(text)
+@functools.cache
+def _statement(sql: str) -> TextClause:
+    # One space between words: psycopg caches its parse of a statement only up to 4 KiB.
+    return text(" ".join(sql.split()))
 
 
 class _Sql:
@@ -125,26 +128,33 @@ def _new_occupied(sql: _Sql, row: str) -> str:
     return f"{_occupied_now(sql, row, f'{row}.new_at')} + :requested"
 
 
-def _judged(sql: _Sql, name_count: int) -> str:
-    """The named limits (locked, on PostgreSQL) with, for each, whether the request fits, the
-    moment its new state would count from (slots.take), and whether expired leases hold slots
-    of one that does not fit."""
+def _judgement(sql: _Sql, source: str) -> str:
+    """The limits of `source` with, for each, whether the request fits and the moment its new
+    state would count from (slots.take)."""
     return f"""
-    locked AS (
-        SELECT {LIMIT_COLUMNS} FROM limits WHERE name IN {_names_in(name_count)}
-        ORDER BY name{" FOR UPDATE" if sql.postgres else ""}
-    ), judged AS (
-        SELECT locked.*,
-            {_fits(sql, "locked")} AS fits,
-            (NOT locked.active OR locked.slot_decay_per_second > 0) AS decays,
-            {sql.greatest}({_grant_moment(sql, "locked")}, locked.occupied_at) AS new_at,
-            (CASE WHEN {_fits(sql, "locked")} THEN false ELSE EXISTS (
-                SELECT 1 FROM lease_limits JOIN leases ON leases.fencing_token = lease_limits.lease_token
-                WHERE lease_limits.limit_id = locked.id AND lease_limits.slots > 0
-                    AND leases.ended_at IS NULL AND leases.expires_at <= :now
-            ) END) AS expired_holders
-        FROM locked
-    )"""
+        SELECT {source}.*,
+            {_fits(sql, source)} AS fits,
+            (NOT {source}.active OR {source}.slot_decay_per_second > 0) AS decays,
+            {sql.greatest}({_grant_moment(sql, source)}, {source}.occupied_at) AS new_at
+        FROM {source}"""
+
+
+def _expired_holders(judged: str) -> str:
+    """Whether expired leases hold slots of a judged limit that does not fit."""
+    return f"""(CASE WHEN {judged}.fits THEN false ELSE EXISTS (
+        SELECT 1 FROM lease_limits JOIN leases ON leases.fencing_token = lease_limits.lease_token
+        WHERE lease_limits.limit_id = {judged}.id AND lease_limits.slots > 0
+            AND leases.ended_at IS NULL AND leases.expires_at <= :now
+    ) END) AS expired_holders"""
+
+
+def _named(name_count: int) -> str:
+    return f"SELECT {LIMIT_COLUMNS} FROM limits WHERE name IN {_names_in(name_count)}"
+
+
+def _all_grantable(source: str, *, require_decay: bool) -> str:
+    grantable = "fits AND decays" if require_decay else "fits"
+    return f"SELECT count(*) = :name_count AND coalesce(bool_and({grantable}), false) AS granted FROM {source}"
 
 
 _INSERT_LEASE = """
@@ -161,8 +171,9 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
     sql = _Sql(dialect)
     if not sql.postgres:
         new_occupied = _new_occupied(sql, "judged")
-        return f"WITH {_judged(sql, name_count)} SELECT judged.*, {new_occupied} AS new_occupied FROM judged"
-    granted = "fits AND decays" if require_decay else "fits"
+        return f"""
+        WITH named AS ({_named(name_count)}), judged AS ({_judgement(sql, "named")})
+        SELECT judged.*, {new_occupied} AS new_occupied, {_expired_holders("judged")} FROM judged"""
     lease_ctes = ""
     if record_lease:
         lease_values = _LEASE_VALUES.format(names="CAST(:lease_names AS JSON)")
@@ -175,16 +186,26 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
             )
         })"""
     token = "(SELECT fencing_token FROM lease)" if record_lease else "CAST(NULL AS BIGINT)"
+    # A request that does not fit as of the statement's snapshot is denied from the snapshot,
+    # locking nothing: denials never queue behind the grants and releases of a busy limit.
+    # Only one that fits takes the locks, in name order, and is decided again on the rows as
+    # they are once locked.
     return f"""
-    WITH {_judged(sql, name_count)}, verdict AS (
-        SELECT count(*) = :name_count AND coalesce(bool_and({granted}), false) AS granted FROM judged
+    WITH named AS ({_named(name_count)}
+    ), seen AS ({_judgement(sql, "named")}
+    ), locked AS (
+        {_named(name_count)} AND ({_all_grantable("seen", require_decay=require_decay)})
+        ORDER BY name FOR UPDATE
+    ), judged AS ({_judgement(sql, "locked")}
+    ), verdict AS ({_all_grantable("judged", require_decay=require_decay)}
     ), taken AS (
         UPDATE limits SET occupied = {_new_occupied(sql, "judged")}, occupied_at = judged.new_at
         FROM judged, verdict
         WHERE limits.id = judged.id AND verdict.granted AND judged.active
     ){lease_ctes}
-    SELECT judged.*, (SELECT granted FROM verdict) AS granted, {token} AS fencing_token
-    FROM judged"""
+    SELECT judged.*, {_expired_holders("judged")}, verdict.granted, {token} AS fencing_token FROM judged, verdict
+    UNION ALL
+    SELECT seen.*, {_expired_holders("seen")}, false, NULL FROM seen WHERE NOT EXISTS (SELECT FROM locked)"""
 
 
 def take(

@@ -1,29 +1,32 @@
 """Engines, transactions and migrations for SQLite and PostgreSQL.
 
-A transaction runs whole, on the event loop (SQLite) or handed once to a database thread
-(PostgreSQL). Nothing else runs between its statements, so the rows it locks are held only as
-long as the database needs, not as long as a busy event loop takes to come back to it.
+Every transaction runs on the event loop. On SQLite it runs whole, without a pause: it takes
+microseconds and this process owns the file. On PostgreSQL it pauses only while the database
+answers, through the asynchronous driver; the store's functions stay plain functions of a
+connection (SQLAlchemy runs them with `run_sync`), and no statement waits for a thread to be
+handed the interpreter lock while it holds rows locked.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # Any number of replicas may start at once against one PostgreSQL; one migrates at a time.
 _MIGRATION_LOCK_KEY = 0x510769A7E
 
-# PostgreSQL serves many transactions at once; these many run at a time per process.
-POSTGRES_THREADS = 8
+# PostgreSQL serves many at once; these many run at a time per process: the one-statement
+# steps of the hot path, and transactions.
+POSTGRES_STATEMENTS = 8
+POSTGRES_TRANSACTIONS = 4
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -32,34 +35,37 @@ T = TypeVar("T")
 class Database:
     """The store's engines, and where their transactions run.
 
-    SQLite's transactions run on the event loop itself: they take microseconds and this
-    process owns the file, so handing them to a thread and back would cost more than they do.
-    For the same reason each SQLite engine keeps its one connection checked out rather than
-    taking it from its pool for every transaction. Every write transaction starts with BEGIN
-    IMMEDIATE, so that a writer in another process waits (busy timeout) rather than fails on a
-    lock upgrade; readers use their own connection and never block the writer (WAL).
-    PostgreSQL's transactions run on a pool of threads.
+    SQLite's transactions run on the event loop, whole: handing them to a thread and back
+    would cost more than they do. For the same reason each SQLite engine keeps its one
+    connection checked out rather than taking it from its pool for every transaction. Every
+    write transaction starts with BEGIN IMMEDIATE, so that a writer in another process waits
+    (busy timeout) rather than fails on a lock upgrade; readers use their own connection and
+    never block the writer (WAL). PostgreSQL's transactions share a pool of connections.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self._threads: ThreadPoolExecutor | None = None
         self._held: dict[Engine, Connection] = {}
+        self._postgres: AsyncEngine | None = None
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
-            self.read_engine = _sqlite_engine(url, begin="BEGIN")
-            self._statement_engine = self.write_engine
+            self._write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
+            self._read_engine = _sqlite_engine(url, begin="BEGIN")
         else:
-            engine = create_engine(url, pool_size=POSTGRES_THREADS + 2, max_overflow=0)
-            self.write_engine = self.read_engine = engine
-            self._statement_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-            self._threads = ThreadPoolExecutor(POSTGRES_THREADS, thread_name_prefix="slotgate-db")
+            # Autocommit statements have connections of their own, set once, not at every checkout.
+            self._postgres = create_async_engine(url, pool_size=POSTGRES_TRANSACTIONS, max_overflow=0)
+            self._postgres_statements = create_async_engine(
+                url, pool_size=POSTGRES_STATEMENTS, max_overflow=0, isolation_level="AUTOCOMMIT"
+            )
 
     async def write(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(connection, ...)` in one write transaction: committed when it returns,
         rolled back if it raises."""
-        return await self._run(self.write_engine, lambda connection: work(connection, *args, **kwargs))
+        bound = _bind(work, *args, **kwargs)
+        if self._postgres is None:
+            return self._sqlite(self._write_engine, bound)
+        async with self._postgres.begin() as connection:
+            return await connection.run_sync(bound)
 
     async def write_statements(
         self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
@@ -68,19 +74,25 @@ class Database:
         work whose every statement is a whole step by itself. On PostgreSQL such a statement
         costs one round trip (no BEGIN, no COMMIT) and holds its row locks only while it runs.
         On SQLite the statements share one write transaction, which costs nothing in process."""
-        return await self._run(self._statement_engine, lambda connection: work(connection, *args, **kwargs))
+        bound = _bind(work, *args, **kwargs)
+        if self._postgres is None:
+            return self._sqlite(self._write_engine, bound)
+        async with self._postgres_statements.connect() as connection:
+            return await connection.run_sync(bound)
 
     async def read(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self._run(self.read_engine, lambda connection: work(connection, *args, **kwargs))
+        bound = _bind(work, *args, **kwargs)
+        if self._postgres is None:
+            return self._sqlite(self._read_engine, bound)
+        async with self._postgres.begin() as connection:
+            return await connection.run_sync(bound)
 
-    async def _run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
-        if self._threads is None:
-            connection = self._held.get(engine)
-            if connection is None or connection.closed:
-                connection = self._held[engine] = engine.connect()
-            with connection.begin():
-                return work(connection)
-        return await asyncio.get_running_loop().run_in_executor(self._threads, _in_transaction, engine, work)
+    def _sqlite(self, engine: Engine, work: Callable[[Connection], T]) -> T:
+        connection = self._held.get(engine)
+        if connection is None or connection.closed:
+            connection = self._held[engine] = engine.connect()
+        with connection.begin():
+            return work(connection)
 
     async def ping(self) -> None:
         await self.read(_select_one)
@@ -89,17 +101,20 @@ class Database:
         await self.write(_upgrade_to_head, lock=not self.is_sqlite)
 
     async def dispose(self) -> None:
-        if self._threads is not None:
-            self._threads.shutdown(wait=True)
         for connection in self._held.values():
             connection.close()
-        for engine in {self.write_engine, self.read_engine}:
-            engine.dispose()
+        if self._postgres is not None:
+            await self._postgres.dispose()
+            await self._postgres_statements.dispose()
+        else:
+            self._write_engine.dispose()
+            self._read_engine.dispose()
 
 
-def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
-    with engine.begin() as connection:
-        return work(connection)
+def _bind(
+    work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+) -> Callable[[Connection], T]:
+    return lambda connection: work(connection, *args, **kwargs)
 
 
 def _select_one(connection: Connection) -> None:
