@@ -220,7 +220,7 @@ data "slotgate_concurrency_limit" "read" {
         "limit must be 0 or more slots; got -1.",
         "A limit's name must be 1 to 255 characters long; '' has 0.",
         "limit must be a whole number of slots; got 2.5.",
-        "slot_decay_per_second must be 0 (no decay) or more; got -3.",
+        "slot_decay_per_second must be 0 (no decay) or at least 0.000000001; got -3.",
         "A limit's name must not contain / % & > or <; 'a<b' contains <.",
     ):
         assert message in text
