@@ -20,7 +20,13 @@ import httpx
 from bench import workloads
 from tests.support.live_server import fresh_database, running_server
 
-TARGETS = {"sqlite": ("sqlite", 1), "postgres": ("postgres", 1), "postgres-2-replicas": ("postgres", 2)}
+# target: (store, server processes, uvicorn workers in each)
+TARGETS = {
+    "sqlite": ("sqlite", 1, 1),
+    "postgres": ("postgres", 1, 1),
+    "postgres-2-workers": ("postgres", 1, 2),
+    "postgres-2-replicas": ("postgres", 2, 1),
+}
 LIMITS = {
     "contended": {"limit": 10},
     "roomy": {"limit": 1_000_000},
@@ -31,18 +37,18 @@ LIMITS = {
 
 
 @contextlib.contextmanager
-def servers(store: str, replicas: int) -> Iterator[list[str]]:
+def servers(store: str, replicas: int, workers: int) -> Iterator[list[str]]:
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         url = stack.enter_context(fresh_database(store, Path(tmp)))
-        started = [stack.enter_context(running_server(url, Path(tmp))) for _ in range(replicas)]
+        started = [stack.enter_context(running_server(url, Path(tmp), workers=workers)) for _ in range(replicas)]
         for name, config in LIMITS.items():
             httpx.put(f"{started[0].url}/api/v1/limits/{name}", json=config).raise_for_status()
         yield [server.url for server in started]
 
 
 def measure(target: str, *, seconds: float) -> dict[str, Any]:
-    store, replicas = TARGETS[target]
-    with servers(store, replicas) as urls:
+    store, replicas, workers = TARGETS[target]
+    with servers(store, replicas, workers) as urls:
 
         def run(name: str, clients: int, loop: workloads.Loop, duration: float = seconds) -> dict[str, Any]:
             result = workloads.Result(name)

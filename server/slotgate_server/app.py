@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from slotgate_server import auth, errors, protocol
 from slotgate_server.metrics import Metrics
 from slotgate_server.notify import SlotsFreed
-from slotgate_server.services import leases
+from slotgate_server.services import admission, leases
 from slotgate_server.settings import Settings
 from slotgate_server.state import ServerState
 from slotgate_server.store.database import Database
@@ -80,13 +80,16 @@ async def lifespan(_app: ConnexionMiddleware, *, settings: Settings) -> AsyncIte
     db = Database(settings.database_url)
     await db.migrate()
     server = ServerState(settings=settings, db=db, metrics=Metrics(), freed=SlotsFreed())
-    sweeper = asyncio.create_task(sweep_forever(server), name="slotgate-lease-sweep")
+    tasks = [asyncio.create_task(sweep_forever(server), name="slotgate-lease-sweep")]
+    if not db.is_sqlite:
+        tasks.append(asyncio.create_task(admission.relay_freed(server), name="slotgate-freed-relay"))
     try:
         yield {"slotgate": server}
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await db.dispose()
 
 

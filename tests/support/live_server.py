@@ -68,6 +68,7 @@ class LiveServer:
     database_url: str
     log_path: Path
     env: Mapping[str, str] = field(default_factory=dict)
+    workers: int = 1  # uvicorn worker processes sharing the port (PostgreSQL only)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -85,6 +86,8 @@ class LiveServer:
         }
         command = [sys.executable, "-m", "uvicorn", "--factory", "slotgate_server.app:create_app"]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.wait_until_healthy()
@@ -119,9 +122,14 @@ class LiveServer:
 
 
 @contextmanager
-def running_server(database_url: str, tmp_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
+def running_server(
+    database_url: str, tmp_dir: Path, env: Mapping[str, str] | None = None, workers: int = 1
+) -> Iterator[LiveServer]:
     server = LiveServer(
-        database_url=database_url, log_path=tmp_dir / f"server-{uuid.uuid4().hex[:6]}.log", env=env or {}
+        database_url=database_url,
+        log_path=tmp_dir / f"server-{uuid.uuid4().hex[:6]}.log",
+        env=env or {},
+        workers=workers,
     )
     server.start()
     try:

@@ -3,6 +3,8 @@ for slots on the server when a caller asks to."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,13 +17,15 @@ from slotgate_server.state import ServerState
 from slotgate_server.store import admission as admission_store
 from slotgate_server.store import leases as lease_store
 from slotgate_server.store import limits as limit_store
+from slotgate_server.store import signals
 from slotgate_server.store.admission import NewLease
 from slotgate_server.store.records import LeaseRecord, LimitRecord
 
+logger = logging.getLogger(__name__)
+
 RECLAIM_BATCH = 500
-# Another replica's releases wake nobody here: a waiter on PostgreSQL looks again this often.
-REPLICA_RECHECK_SECONDS = 0.25
-# Freed slots wake waiters in this process; this bounds a wait that nothing wakes.
+# Freed slots wake waiters, in this process and (on PostgreSQL) in the others; a waiter looks
+# again this often all the same, in case a wake-up was missed.
 RECHECK_SECONDS = 1.0
 
 
@@ -98,10 +102,9 @@ def _next_look(
     server: ServerState, attempt: admission_store.Take, *, requested: int, now: float, deadline: float
 ) -> float:
     """How long a waiting request sleeps unless freed slots wake it sooner: until its decaying
-    limits have drained enough (exact), never past its deadline, and never so long that slots
-    freed where nothing wakes it (another replica) go unnoticed."""
-    recheck = RECHECK_SECONDS if server.db.is_sqlite else REPLICA_RECHECK_SECONDS
-    wait = min(recheck, max(0.0, deadline - time.monotonic()))
+    limits have drained enough (exact), never past its deadline, and never so long that a
+    missed wake-up goes unnoticed."""
+    wait = min(RECHECK_SECONDS, max(0.0, deadline - time.monotonic()))
     if all(record.slot_decay_per_second > 0 for record in attempt.blocking):
         drained = max(slots.decay_wait(record.view(), requested=requested, now=now) for record in attempt.blocking)
         wait = min(wait, drained)
@@ -164,10 +167,10 @@ def _shortage(record: LimitRecord, *, now: float) -> str:
     return f"{record.name!r} has {free:.3g} of {record.limit} slots free"
 
 
-def expire(conn: Connection, *, ended: Sequence[LeaseRecord], now: float) -> None:
-    """End the given (locked) leases as expired and give their slots back to their limits. An
-    expiry leaves the occupancy averages alone: only a release tells how long slots are
-    really held; an expiry says the holder vanished."""
+def expire(conn: Connection, *, ended: Sequence[LeaseRecord], now: float, origin: str) -> None:
+    """End the given (locked) leases as expired and give their slots back to their limits,
+    telling the other processes as `origin`. An expiry leaves the occupancy averages alone:
+    only a release tells how long slots are really held; an expiry says the holder vanished."""
     tokens = [lease.fencing_token for lease in ended]
     counted = limit_store.lock_limits_of(conn, lease_tokens=tokens)
     states = {
@@ -177,19 +180,21 @@ def expire(conn: Connection, *, ended: Sequence[LeaseRecord], now: float) -> Non
     limit_store.write_states(conn, states=states)
     lease_store.drop_links(conn, tokens=tokens)
     lease_store.end_leases(conn, tokens=tokens, reason="expired", now=now)
+    for lease in ended:
+        signals.announce(conn, origin=origin, names=lease.names, slots=lease.slots)
 
 
-def _reclaim(conn: Connection, *, limit_ids: Sequence[str] | None) -> list[LeaseRecord]:
+def _reclaim(conn: Connection, *, limit_ids: Sequence[str] | None, origin: str) -> list[LeaseRecord]:
     now = clock.now()
     expired = lease_store.lock_expired(conn, now=now, batch=RECLAIM_BATCH, limit_ids=limit_ids)
     if expired:
-        expire(conn, ended=expired, now=now)
+        expire(conn, ended=expired, now=now, origin=origin)
     return expired
 
 
 async def reclaim_expired(server: ServerState, *, limit_ids: Sequence[str] | None = None) -> int:
     """Free the slots of leases that expired (on the given limits, or anywhere); returns how many."""
-    reclaimed = await server.db.write(_reclaim, limit_ids=limit_ids)
+    reclaimed = await server.db.write(_reclaim, limit_ids=limit_ids, origin=server.db.origin)
     if reclaimed:
         server.metrics.expiries.inc(len(reclaimed))
         announce_freed(server, reclaimed)
@@ -201,3 +206,17 @@ def announce_freed(server: ServerState, ended: Sequence[LeaseRecord]) -> None:
     for lease in ended:
         for name in lease.names:
             server.freed.notify(name, lease.slots)
+
+
+async def relay_freed(server: ServerState) -> None:
+    """Wake this process's waiters for slots that other processes free, as long as the server
+    runs. While the connection is down, waiters still look again every RECHECK_SECONDS."""
+    while True:
+        try:
+            async for freed in signals.listen(server.db.url):
+                if freed.origin != server.db.origin:
+                    for name in freed.names:
+                        server.freed.notify(name, freed.slots)
+        except Exception as error:
+            logger.warning("Not hearing of slots freed by other server processes (%s); retrying", error)
+        await asyncio.sleep(RECHECK_SECONDS)

@@ -26,6 +26,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, TextClause, text
 
 from slotgate_server import slots
+from slotgate_server.store import signals
 from slotgate_server.store.records import LeaseRecord, LimitRecord
 
 Row = Mapping[str, Any]
@@ -318,6 +319,8 @@ _CLAIM = f"""
     WHERE id = :lease_id AND ended_at IS NULL AND expires_at > :now
     RETURNING {LEASE_COLUMNS}"""
 
+# Waiters in other processes hear of the freed slots when the release commits.
+_FREED_PAYLOAD = signals.payload_sql(origin="CAST(:origin AS TEXT)", names="ended.names", slots="ended.slots")
 _POSTGRES_GIVE_BACK = _give_back(
     _Sql("postgresql"), "limits", released="locked.released", lease_created="ended.created"
 )
@@ -334,17 +337,19 @@ _POSTGRES_RELEASE = f"""
         UPDATE limits SET {_POSTGRES_GIVE_BACK}
         FROM locked, ended WHERE limits.id = locked.id
     )
-    SELECT * FROM ended"""
+    SELECT ended.*, pg_notify('{signals.CHANNEL}', {_FREED_PAYLOAD}) AS announced FROM ended"""
 _SQLITE_UNLINK = "DELETE FROM lease_limits WHERE lease_token = :token RETURNING limit_id, slots"
 _SQLITE_GIVE_BACK = f"""
     UPDATE limits SET {_give_back(_Sql("sqlite"), "limits", released=":released", lease_created=":created")}
     WHERE id = :limit_id"""
 
 
-def release(conn: Connection, *, lease_id: str, now: float) -> LeaseRecord | None:
-    """End the lease if it is open and unexpired, and give its slots back; None if it was not
-    open (unknown, ended, or expired: the caller finds out which)."""
+def release(conn: Connection, *, lease_id: str, now: float, origin: str) -> LeaseRecord | None:
+    """End the lease if it is open and unexpired, and give its slots back, telling the other
+    processes as `origin`; None if it was not open (unknown, ended, or expired: the caller
+    finds out which)."""
     parameters = {
+        "origin": origin,
         "lease_id": lease_id,
         "now": now,
         "sample_weight": slots.OCCUPANCY_SAMPLE_WEIGHT,
