@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from tests.cli.test_server_start import start, wait_healthy
 from tests.support.live_server import fresh_database, running_server
 
 LIMIT = 5
@@ -112,6 +114,20 @@ def test_two_server_processes_share_one_postgresql(tmp_path: Path) -> None:
         running_server(url, tmp_path) as second,
     ):
         seen = asyncio.run(run_load([first.url, second.url], "shared"))
+    assert_never_over_the_limit(seen)
+
+
+def test_the_workers_of_one_server_share_one_postgresql(tmp_path: Path) -> None:
+    with fresh_database("postgres", tmp_path) as url:
+        environment = {"SLOTGATE_DATABASE_URL": url, "SLOTGATE_LEASE_SWEEP_SECONDS": "0.25"}
+        process, line, port = start(tmp_path, "--workers", "2", env=environment)
+        try:
+            assert "store: postgresql" in line and "workers: 2" in line
+            wait_healthy(port)
+            seen = asyncio.run(run_load([f"http://127.0.0.1:{port}"], "workers"))
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
     assert_never_over_the_limit(seen)
 
 
