@@ -55,7 +55,8 @@ class Database:
             self._write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
             self._read_engine = _sqlite_engine(url, begin="BEGIN")
         else:
-            # Autocommit statements have connections of their own, set once, not at every checkout.
+            # Autocommit statements (the hot path, reads) have connections of their own, set once,
+            # not at every checkout.
             self._postgres = create_async_engine(url, pool_size=POSTGRES_TRANSACTIONS, max_overflow=0)
             self._postgres_statements = create_async_engine(
                 url, pool_size=POSTGRES_STATEMENTS, max_overflow=0, isolation_level="AUTOCOMMIT"
@@ -84,10 +85,13 @@ class Database:
             return await connection.run_sync(bound)
 
     async def read(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `work(connection, ...)`, which only reads. On PostgreSQL each of its statements
+        sees the database as of its own start (no BEGIN and COMMIT round trips): reads that
+        must agree with each other belong in one statement."""
         bound = _bind(work, *args, **kwargs)
         if self._postgres is None:
             return self._sqlite(self._read_engine, bound)
-        async with self._postgres.begin() as connection:
+        async with self._postgres_statements.connect() as connection:
             return await connection.run_sync(bound)
 
     def _sqlite(self, engine: Engine, work: Callable[[Connection], T]) -> T:
