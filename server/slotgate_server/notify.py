@@ -1,28 +1,47 @@
 """Wake-ups for requests waiting on the server for slots.
 
-Waiters queue per limit. When this process frees slots of a limit, as many waiters as slots
-were freed try again at once, oldest first, instead of at the end of their retry hint; a
+Waiters queue per limit. When slots of a limit are freed, as many waiters as slots were freed
+try again at once, first in the queue first, instead of at the end of their retry hint; a
 change of a limit's configuration wakes all of its waiters. Waking only that many keeps a
-release from setting off one transaction per waiter."""
+release from setting off one transaction per waiter. A waiter that tries and loses goes back
+to the front: the queue keeps the order in which requests came."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections import Counter, defaultdict, deque
+from collections.abc import Sequence
 
 
 class SlotsFreed:
     def __init__(self) -> None:
         self._queues: defaultdict[str, deque[asyncio.Future[None]]] = defaultdict(deque)
+        # True while every freeing of slots, this process's too, comes back through the
+        # database to all processes (store/signals.py); this process then wakes no one itself.
+        self.relayed = False
+        # Per limit, the waiters that only freed slots can let in (not the drain of a decay).
+        self._for_release: Counter[str] = Counter()
 
-    async def wait(self, names: Iterable[str], timeout: float) -> None:
-        """Until slots of one of `names` are freed here, or `timeout` passes."""
+    def queued(self, names: Sequence[str]) -> bool:
+        """Whether requests already wait for slots of every one of `names` to be freed."""
+        return all(self._for_release[name] > 0 for name in names)
+
+    async def wait(
+        self, names: Sequence[str], timeout: float, *, ahead: bool = False, for_release: bool = False
+    ) -> None:
+        """Until slots of one of `names` are freed, or `timeout` passes. `ahead`: at the front
+        of the queues (a request that waited before). `for_release`: nothing but freed slots
+        can let it in."""
         woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queues = [self._queues[name] for name in names]
         for queue in queues:
-            queue.append(woken)
+            if ahead:
+                queue.appendleft(woken)
+            else:
+                queue.append(woken)
+        if for_release:
+            self._for_release.update(names)
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken, timeout)
@@ -30,8 +49,15 @@ class SlotsFreed:
             for name, queue in zip(names, queues, strict=True):
                 with contextlib.suppress(ValueError):
                     queue.remove(woken)
-                if not queue:
-                    self._queues.pop(name, None)
+                # Forget the queue once empty, but only if it is still the limit's queue: another
+                # waiter may have emptied and dropped it, and a newer one taken its place.
+                if not queue and self._queues.get(name) is queue:
+                    del self._queues[name]
+            if for_release:
+                self._for_release.subtract(names)
+                for name in names:
+                    if self._for_release[name] <= 0:
+                        del self._for_release[name]
 
     def notify(self, name: str, slots: float | None = None) -> None:
         """Slots of `name` were freed: wake that many waiters (all of them when None)."""

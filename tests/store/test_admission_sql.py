@@ -203,8 +203,8 @@ def test_sql_release_agrees_with_slots(
             },
         ).scalar_one()
         conn.execute(insert(lease_limits), {"lease_token": token, "limit_id": f"id-{name}", "slots": released})
-        ended = admission.release(conn, lease_id=lease_id, now=now, origin="test")
-        again = admission.release(conn, lease_id=lease_id, now=now, origin="test")
+        ended = admission.release(conn, lease_id=lease_id, now=now)
+        again = admission.release(conn, lease_id=lease_id, now=now)
         state = _states(conn)[name]
         average = conn.execute(select(limits.c.avg_occupancy_seconds)).scalar_one()
         links = conn.execute(select(lease_limits)).all()

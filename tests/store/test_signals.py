@@ -20,19 +20,20 @@ def test_a_notification_reaches_a_listener_when_its_transaction_commits(tmp_path
 
         async def hear_two() -> list[signals.Freed]:
             heard: list[signals.Freed] = []
-            listening = signals.listen(url)
+            ready = asyncio.Event()
+            listening = signals.listen(url, listening=ready.set)
             first = asyncio.ensure_future(anext(listening))
-            await asyncio.sleep(0.5)  # the listener has connected and said LISTEN
+            await asyncio.wait_for(ready.wait(), timeout=10)
             with engine.begin() as conn:
-                signals.announce(conn, origin="a", names=["db", "api"], slots=2)
+                signals.announce(conn, names=["db", "api"], slots=2)
                 await asyncio.sleep(0.2)
                 assert not first.done()  # nothing is told before the commit
             heard.append(await asyncio.wait_for(first, timeout=10))
             with engine.connect() as conn:
-                signals.announce(conn, origin="b", names=["db"], slots=None)
+                signals.announce(conn, names=["db"], slots=5)
                 conn.rollback()  # a rolled-back change tells nothing
             with engine.begin() as conn:
-                signals.announce(conn, origin="c", names=["db"], slots=None)
+                signals.announce(conn, names=["db"], slots=None)
             heard.append(await asyncio.wait_for(anext(listening), timeout=10))
             await listening.aclose()
             return heard
@@ -42,11 +43,11 @@ def test_a_notification_reaches_a_listener_when_its_transaction_commits(tmp_path
         finally:
             engine.dispose()
     assert heard == [
-        signals.Freed(origin="a", names=["db", "api"], slots=2),
-        signals.Freed(origin="c", names=["db"], slots=None),
+        signals.Freed(names=["db", "api"], slots=2),
+        signals.Freed(names=["db"], slots=None),
     ]
 
 
-@pytest.mark.parametrize("payload", ["", "not json", "[]", '{"origin": "a"}'])
+@pytest.mark.parametrize("payload", ["", "not json", "[]", '{"names": ["a"]}', '{"slots": 1}'])
 def test_a_foreign_payload_is_ignored(payload: str) -> None:
     assert signals.parse(payload) is None

@@ -60,7 +60,12 @@ async def take_slots(
     arrived_at = clock.now()
     ordered = sorted(set(names))
     deadline = time.monotonic() + wait_seconds
-    reclaimed = False
+    reclaimed = waited = False
+    if wait_seconds > 0 and server.freed.queued(ordered):
+        # Requests here already wait for these limits' slots to be freed: queue behind them
+        # rather than take a turn ahead of them, which also spares the database a denial.
+        await server.freed.wait(ordered, timeout=min(RECHECK_SECONDS, wait_seconds), for_release=True)
+        waited = True
     while True:
         now = clock.now()
         attempt = await server.db.write_statements(
@@ -94,18 +99,18 @@ async def take_slots(
                 max_wait=server.settings.max_retry_after_seconds,
             )
         blocking = [record.name for record in attempt.blocking]
-        timeout = _next_look(server, attempt, requested=requested, now=now, deadline=deadline)
-        await server.freed.wait(blocking, timeout=timeout)
+        drains = all(record.slot_decay_per_second > 0 for record in attempt.blocking)
+        timeout = _next_look(attempt, requested=requested, now=now, deadline=deadline, drains=drains)
+        await server.freed.wait(blocking, timeout=timeout, ahead=waited, for_release=not drains)
+        waited = True
 
 
-def _next_look(
-    server: ServerState, attempt: admission_store.Take, *, requested: int, now: float, deadline: float
-) -> float:
+def _next_look(attempt: admission_store.Take, *, requested: int, now: float, deadline: float, drains: bool) -> float:
     """How long a waiting request sleeps unless freed slots wake it sooner: until its decaying
     limits have drained enough (exact), never past its deadline, and never so long that a
     missed wake-up goes unnoticed."""
     wait = min(RECHECK_SECONDS, max(0.0, deadline - time.monotonic()))
-    if all(record.slot_decay_per_second > 0 for record in attempt.blocking):
+    if drains:
         drained = max(slots.decay_wait(record.view(), requested=requested, now=now) for record in attempt.blocking)
         wait = min(wait, drained)
     return wait
@@ -167,9 +172,9 @@ def _shortage(record: LimitRecord, *, now: float) -> str:
     return f"{record.name!r} has {free:.3g} of {record.limit} slots free"
 
 
-def expire(conn: Connection, *, ended: Sequence[LeaseRecord], now: float, origin: str) -> None:
+def expire(conn: Connection, *, ended: Sequence[LeaseRecord], now: float) -> None:
     """End the given (locked) leases as expired and give their slots back to their limits,
-    telling the other processes as `origin`. An expiry leaves the occupancy averages alone:
+    telling every server process. An expiry leaves the occupancy averages alone:
     only a release tells how long slots are really held; an expiry says the holder vanished."""
     tokens = [lease.fencing_token for lease in ended]
     counted = limit_store.lock_limits_of(conn, lease_tokens=tokens)
@@ -181,20 +186,20 @@ def expire(conn: Connection, *, ended: Sequence[LeaseRecord], now: float, origin
     lease_store.drop_links(conn, tokens=tokens)
     lease_store.end_leases(conn, tokens=tokens, reason="expired", now=now)
     for lease in ended:
-        signals.announce(conn, origin=origin, names=lease.names, slots=lease.slots)
+        signals.announce(conn, names=lease.names, slots=lease.slots)
 
 
-def _reclaim(conn: Connection, *, limit_ids: Sequence[str] | None, origin: str) -> list[LeaseRecord]:
+def _reclaim(conn: Connection, *, limit_ids: Sequence[str] | None) -> list[LeaseRecord]:
     now = clock.now()
     expired = lease_store.lock_expired(conn, now=now, batch=RECLAIM_BATCH, limit_ids=limit_ids)
     if expired:
-        expire(conn, ended=expired, now=now, origin=origin)
+        expire(conn, ended=expired, now=now)
     return expired
 
 
 async def reclaim_expired(server: ServerState, *, limit_ids: Sequence[str] | None = None) -> int:
     """Free the slots of leases that expired (on the given limits, or anywhere); returns how many."""
-    reclaimed = await server.db.write(_reclaim, limit_ids=limit_ids, origin=server.db.origin)
+    reclaimed = await server.db.write(_reclaim, limit_ids=limit_ids)
     if reclaimed:
         server.metrics.expiries.inc(len(reclaimed))
         announce_freed(server, reclaimed)
@@ -202,21 +207,30 @@ async def reclaim_expired(server: ServerState, *, limit_ids: Sequence[str] | Non
 
 
 def announce_freed(server: ServerState, ended: Sequence[LeaseRecord]) -> None:
-    """Wake waiters for the slots these leases held."""
+    """Wake waiters for the slots these leases held, unless the database relays it to every
+    process, this one included."""
+    if server.freed.relayed:
+        return
     for lease in ended:
         for name in lease.names:
             server.freed.notify(name, lease.slots)
 
 
 async def relay_freed(server: ServerState) -> None:
-    """Wake this process's waiters for slots that other processes free, as long as the server
-    runs. While the connection is down, waiters still look again every RECHECK_SECONDS."""
+    """Wake this process's waiters for slots freed by any process, as long as the server runs.
+    While the connection is down, this process wakes its own waiters and the others' look
+    again every RECHECK_SECONDS."""
+
+    def listening() -> None:
+        server.freed.relayed = True
+
     while True:
         try:
-            async for freed in signals.listen(server.db.url):
-                if freed.origin != server.db.origin:
-                    for name in freed.names:
-                        server.freed.notify(name, freed.slots)
+            async for freed in signals.listen(server.db.url, listening=listening):
+                for name in freed.names:
+                    server.freed.notify(name, freed.slots)
         except Exception as error:
             logger.warning("Not hearing of slots freed by other server processes (%s); retrying", error)
+        finally:
+            server.freed.relayed = False
         await asyncio.sleep(RECHECK_SECONDS)

@@ -81,7 +81,7 @@ async def read(server: ServerState, *, lease_id: str) -> LeaseRecord:
     return lease
 
 
-def _lock_open(conn: Connection, *, lease_id: str, now: float, origin: str) -> tuple[LeaseRecord, LeaseRecord | None]:
+def _lock_open(conn: Connection, *, lease_id: str, now: float) -> tuple[LeaseRecord, LeaseRecord | None]:
     """The lease, locked, and what ended it if it is not open. An expired lease is reclaimed
     here, so that the answer and the slot counts agree."""
     lease = lease_store.get_lease(conn, lease_id=lease_id, lock=True)
@@ -90,34 +90,32 @@ def _lock_open(conn: Connection, *, lease_id: str, now: float, origin: str) -> t
     if lease.ended_at is not None:
         return lease, lease
     if lease.expired(now):
-        expire(conn, ended=[lease], now=now, origin=origin)
+        expire(conn, ended=[lease], now=now)
         return lease, replace(lease, ended_at=now, end_reason="expired")
     return lease, None
 
 
-def _ended(conn: Connection, *, lease_id: str, origin: str) -> LeaseRecord:
+def _ended(conn: Connection, *, lease_id: str) -> LeaseRecord:
     """Why a lease could not be released: it is unknown (raises), ended, or expired (and is
     reclaimed here)."""
-    _, ended = _lock_open(conn, lease_id=lease_id, now=clock.now(), origin=origin)
+    _, ended = _lock_open(conn, lease_id=lease_id, now=clock.now())
     assert ended is not None  # open and unexpired a moment ago, it would have been released
     return ended
 
 
 async def release(server: ServerState, *, lease_id: str) -> None:
-    released = await server.db.write_statements(
-        admission_store.release, lease_id=lease_id, now=clock.now(), origin=server.db.origin
-    )
+    released = await server.db.write_statements(admission_store.release, lease_id=lease_id, now=clock.now())
     if released is not None:
         announce_freed(server, [released])
         return
-    lease = await server.db.write(_ended, lease_id=lease_id, origin=server.db.origin)
+    lease = await server.db.write(_ended, lease_id=lease_id)
     announce_freed(server, [lease])  # a late release may have reclaimed it just now
     raise _gone(lease)
 
 
 def _renew(conn: Connection, *, lease_id: str, duration: float | None, server: ServerState) -> LeaseRecord:
     now = clock.now()
-    lease, ended = _lock_open(conn, lease_id=lease_id, now=now, origin=server.db.origin)
+    lease, ended = _lock_open(conn, lease_id=lease_id, now=now)
     if ended is not None:
         return ended
     new_duration = lease.lease_duration if duration is None else duration

@@ -42,32 +42,32 @@ async def list_page(
 
 
 async def update(server: ServerState, *, name: str, changes: Mapping[str, Any]) -> LimitRecord:
-    record = await server.db.write(_update, name=name, config=changes, origin=server.db.origin)
+    record = await server.db.write(_update, name=name, config=changes)
     if record is None:
         raise _not_found(name)
     server.freed.notify(name)  # a raised limit or a deactivation may let all its waiters in
     return record
 
 
-def _update(conn: Connection, *, name: str, config: Mapping[str, Any], origin: str) -> LimitRecord | None:
+def _update(conn: Connection, *, name: str, config: Mapping[str, Any]) -> LimitRecord | None:
     # A raised limit or a deactivation may let every waiter in, in any process.
-    signals.announce(conn, origin=origin, names=[name], slots=None)
+    signals.announce(conn, names=[name], slots=None)
     return limit_store.update_config(conn, name=name, config=config, now=clock.now())
 
 
 async def upsert(server: ServerState, *, name: str, config: Mapping[str, Any]) -> tuple[LimitRecord, bool]:
     """Give the limit exactly this configuration; returns it and whether it was created."""
     full = {"slot_decay_per_second": 0.0, "active": True, **config}
-    record, created = await server.db.write(_upsert, name=name, config=full, origin=server.db.origin)
+    record, created = await server.db.write(_upsert, name=name, config=full)
     if record is None:  # deleted between the two statements
         raise _not_found(name)
     server.freed.notify(name)
     return record, created
 
 
-def _upsert(conn: Connection, *, name: str, config: Mapping[str, Any], origin: str) -> tuple[LimitRecord | None, bool]:
+def _upsert(conn: Connection, *, name: str, config: Mapping[str, Any]) -> tuple[LimitRecord | None, bool]:
     now = clock.now()
-    signals.announce(conn, origin=origin, names=[name], slots=None)
+    signals.announce(conn, names=[name], slots=None)
     created = limit_store.insert_limit_if_absent(conn, name=name, config=config, now=now)
     if created is not None:
         return created, True
@@ -75,5 +75,11 @@ def _upsert(conn: Connection, *, name: str, config: Mapping[str, Any], origin: s
 
 
 async def delete(server: ServerState, *, name: str) -> None:
-    if not await server.db.write(limit_store.delete_limit, name=name):
+    if not await server.db.write(_delete, name=name):
         raise _not_found(name)
+    server.freed.notify(name)  # its waiters learn at once that it is gone
+
+
+def _delete(conn: Connection, *, name: str) -> bool:
+    signals.announce(conn, names=[name], slots=None)
+    return limit_store.delete_limit(conn, name=name)

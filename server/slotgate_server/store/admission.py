@@ -320,7 +320,7 @@ _CLAIM = f"""
     RETURNING {LEASE_COLUMNS}"""
 
 # Waiters in other processes hear of the freed slots when the release commits.
-_FREED_PAYLOAD = signals.payload_sql(origin="CAST(:origin AS TEXT)", names="ended.names", slots="ended.slots")
+_FREED_PAYLOAD = signals.payload_sql(names="ended.names", slots="ended.slots")
 _POSTGRES_GIVE_BACK = _give_back(
     _Sql("postgresql"), "limits", released="locked.released", lease_created="ended.created"
 )
@@ -344,12 +344,10 @@ _SQLITE_GIVE_BACK = f"""
     WHERE id = :limit_id"""
 
 
-def release(conn: Connection, *, lease_id: str, now: float, origin: str) -> LeaseRecord | None:
-    """End the lease if it is open and unexpired, and give its slots back, telling the other
-    processes as `origin`; None if it was not open (unknown, ended, or expired: the caller
-    finds out which)."""
+def release(conn: Connection, *, lease_id: str, now: float) -> LeaseRecord | None:
+    """End the lease if it is open and unexpired, and give its slots back, telling every server
+    process; None if it was not open (unknown, ended, or expired: the caller finds out which)."""
     parameters = {
-        "origin": origin,
         "lease_id": lease_id,
         "now": now,
         "sample_weight": slots.OCCUPANCY_SAMPLE_WEIGHT,

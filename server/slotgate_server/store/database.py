@@ -9,7 +9,6 @@ handed the interpreter lock while it holds rows locked.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -47,8 +46,6 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        # Who this process is, to the others on the same database (store/signals.py).
-        self.origin = uuid.uuid4().hex
         self._held: dict[Engine, Connection] = {}
         self._postgres: AsyncEngine | None = None
         if self.is_sqlite:
