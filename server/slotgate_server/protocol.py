@@ -134,8 +134,10 @@ class JsonBody(JSONRequestBodyValidator):
             return None
         try:
             body = json.loads(text, parse_constant=_refuse_constant)
-            # A `\ud800` escape alone parses, but is no character any store can keep.
-            json.dumps(body, ensure_ascii=False).encode()
+            # A `\ud800` escape alone parses, but is no character any store can keep. Only an
+            # escape can make one: UTF-8 text cannot hold a surrogate.
+            if "\\u" in text:
+                json.dumps(body, ensure_ascii=False).encode()
         except UnicodeEncodeError:
             raise BadRequestProblem(
                 detail="The request body has a string with a lone surrogate escape (such as \\ud800), "
