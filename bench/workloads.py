@@ -112,7 +112,9 @@ async def health_loop(http: aiohttp.ClientSession, result: Result, stop_at: floa
 
 def pair_loop(limit_name: str, holds: list[tuple[float, float]] | None = None) -> Loop:
     """Acquire (waiting on the server) then release. `holds` collects when each client held
-    its slot (from the grant's arrival to the release's departure)."""
+    its slot (from the grant's arrival to the release's departure). A client releases as soon as
+    it is granted, so these spans are short: the count made from them can only understate how
+    many were held at once, and the server's own count is the one that can catch an excess."""
 
     async def loop(http: aiohttp.ClientSession, result: Result, stop_at: float) -> None:
         for _ in _bounded(stop_at):

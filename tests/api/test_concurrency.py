@@ -74,7 +74,9 @@ def most_held_at_once(holds: list[tuple[float, float]]) -> int:
 async def run_load(urls: list[str], name: str) -> Observations:
     seen = Observations()
     deadline = time.monotonic() + DEADLINE_SECONDS
-    limits = httpx.Limits(max_connections=CLIENTS + 5)
+    # Idle connections are dropped well before the server's keep-alive timeout (5 s), so that a
+    # request never goes out on a connection the server is closing at that moment.
+    limits = httpx.Limits(max_connections=CLIENTS + 5, keepalive_expiry=2)
     clients = [httpx.AsyncClient(base_url=url, timeout=30, limits=limits) for url in urls]
     try:
         await clients[0].post("/api/v1/limits", json={"name": name, "limit": LIMIT})
