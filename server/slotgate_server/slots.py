@@ -4,6 +4,11 @@ Pure functions on plain values. The store keeps, per limit, the number of occupi
 as of a moment (`SlotState`); everything else is derived from it here. Decay is exact: the
 occupied value keeps its fraction and is re-based only when slots are taken or given back,
 never by a denial or an unrelated write.
+
+These functions are the rules. Acquires, rate-limit grants and releases apply `admit`,
+`take`, `grant_moment`, `give_back` and `updated_average` in SQL, inside the statement that
+changes the slots (store/admission.py), written to mirror them operation for operation;
+tests/store/test_admission_sql.py proves on both stores that the two agree to the last bit.
 """
 
 from __future__ import annotations
