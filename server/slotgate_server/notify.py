@@ -33,7 +33,11 @@ class SlotsFreed:
         """Until slots of one of `names` are freed, or `timeout` passes. `ahead`: at the front
         of the queues (a request that waited before). `for_release`: nothing but freed slots
         can let it in."""
-        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+        # The timeout wakes the waiter as a wake-up would (cheaper than asyncio.wait_for, which
+        # wraps the future in another and cancels it on the way out).
+        timer = loop.call_later(timeout, _wake, woken)
         queues = [self._queues[name] for name in names]
         for queue in queues:
             if ahead:
@@ -43,9 +47,9 @@ class SlotsFreed:
         if for_release:
             self._for_release.update(names)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken, timeout)
+            await woken
         finally:
+            timer.cancel()
             for name, queue in zip(names, queues, strict=True):
                 with contextlib.suppress(ValueError):
                     queue.remove(woken)
@@ -68,3 +72,8 @@ class SlotsFreed:
             if not woken.done():
                 woken.set_result(None)
                 budget -= 1
+
+
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
