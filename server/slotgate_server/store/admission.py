@@ -26,14 +26,17 @@ from typing import Any, cast
 from sqlalchemy import Connection, TextClause, text
 
 from slotgate_server import slots
+from slotgate_server.store import leases as lease_store
+from slotgate_server.store import limits as limit_store
 from slotgate_server.store import signals
 from slotgate_server.store.records import LeaseRecord, LimitRecord
 
 Row = Mapping[str, Any]
 
+# Open leases are not counted on the hot path.
 LIMIT_COLUMNS = (
     "id, name, slot_limit, slot_decay_per_second, active, occupied, occupied_at, "
-    "denied_slots, avg_occupancy_seconds, created, updated"
+    "denied_slots, avg_occupancy_seconds, created, updated, CAST(NULL AS INTEGER) AS open_leases"
 )
 LEASE_COLUMNS = "fencing_token, id, names, slots, holder, lease_duration, created, expires_at, ended_at, end_reason"
 
@@ -243,7 +246,7 @@ def take(
     else:
         granted = len(rows) == len(names) and all(row["fits"] and (row["decays"] or not require_decay) for row in rows)
         token = _sqlite_write_grant(conn, rows, parameters, record_lease=lease is not None) if granted else None
-    records = [_limit(row) for row in rows]
+    records = [limit_store.record(row) for row in rows]
     if granted:
         return Take(records=records, granted=True, blocking=[], expired_on=[], fencing_token=token)
     blocking = [record for record, row in zip(records, rows, strict=True) if not row["fits"]]
@@ -272,8 +275,10 @@ def _sqlite_write_grant(
     """Write the new states the judgement computed, and the lease with its links."""
     driver = conn.connection.driver_connection
     assert driver is not None
-    taken = [{"limit_id": row["id"], "occupied": row["new_occupied"], "at": row["new_at"]} for row in rows]
-    driver.executemany(_SQLITE_WRITE_TAKEN, [values for values, row in zip(taken, rows, strict=True) if row["active"]])
+    taken = [
+        {"limit_id": row["id"], "occupied": row["new_occupied"], "at": row["new_at"]} for row in rows if row["active"]
+    ]
+    driver.executemany(_SQLITE_WRITE_TAKEN, taken)
     if not record_lease:
         return None
     token: int = driver.execute(_SQLITE_INSERT_LEASE, parameters).fetchone()[0]
@@ -283,22 +288,6 @@ def _sqlite_write_grant(
     ]
     driver.executemany(_SQLITE_INSERT_LINK, links)
     return token
-
-
-def _limit(row: Row) -> LimitRecord:
-    return LimitRecord(
-        id=row["id"],
-        name=row["name"],
-        limit=row["slot_limit"],
-        slot_decay_per_second=row["slot_decay_per_second"],
-        active=bool(row["active"]),
-        state=slots.SlotState(occupied=row["occupied"], at=row["occupied_at"]),
-        denied_slots=row["denied_slots"],
-        avg_occupancy_seconds=row["avg_occupancy_seconds"],
-        open_leases=None,
-        created=row["created"],
-        updated=row["updated"],
-    )
 
 
 def _give_back(sql: _Sql, row: str, *, released: str, lease_created: str) -> str:
@@ -355,11 +344,11 @@ def release(conn: Connection, *, lease_id: str, now: float) -> LeaseRecord | Non
     }
     if conn.dialect.name == "postgresql":
         ended = _query(conn, _POSTGRES_RELEASE, parameters)
-        return _lease(ended[0]) if ended else None
+        return lease_store.record(ended[0]) if ended else None
     ended = _query(conn, _CLAIM, parameters)
     if not ended:
         return None
-    lease = _lease(ended[0])
+    lease = lease_store.record(ended[0])
     counted = [
         link["limit_id"] for link in _query(conn, _SQLITE_UNLINK, {"token": lease.fencing_token}) if link["slots"]
     ]
@@ -367,19 +356,3 @@ def release(conn: Connection, *, lease_id: str, now: float) -> LeaseRecord | Non
     for limit_id in counted:
         _query(conn, _SQLITE_GIVE_BACK, {**give_back, "limit_id": limit_id})
     return lease
-
-
-def _lease(row: Row) -> LeaseRecord:
-    names = row["names"]
-    return LeaseRecord(
-        fencing_token=row["fencing_token"],
-        id=row["id"],
-        names=list(json.loads(names) if isinstance(names, str) else names),
-        slots=row["slots"],
-        holder=row["holder"],
-        lease_duration=row["lease_duration"],
-        created=row["created"],
-        expires_at=row["expires_at"],
-        ended_at=row["ended_at"],
-        end_reason=row["end_reason"],
-    )

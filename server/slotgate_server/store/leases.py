@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from slotgate_server import slots
 from slotgate_server.store.records import LeaseRecord
@@ -16,18 +17,21 @@ from slotgate_server.store.tables import lease_limits, leases
 _DROP_LINKS = delete(lease_limits).where(lease_limits.c.lease_token.in_(bindparam("tokens", expanding=True)))
 
 
-def _record(row: Row[Any]) -> LeaseRecord:
+def record(row: Mapping[Any, Any]) -> LeaseRecord:
+    """A lease from a row of its columns."""
+    names = row["names"]
     return LeaseRecord(
-        fencing_token=row.fencing_token,
-        id=row.id,
-        names=list(row.names),
-        slots=row.slots,
-        holder=row.holder,
-        lease_duration=row.lease_duration,
-        created=row.created,
-        expires_at=row.expires_at,
-        ended_at=row.ended_at,
-        end_reason=row.end_reason,
+        fencing_token=row["fencing_token"],
+        id=row["id"],
+        # JSON text where SQLite's driver is read directly, a list where SQLAlchemy decoded it.
+        names=list(json.loads(names) if isinstance(names, str) else names),
+        slots=row["slots"],
+        holder=row["holder"],
+        lease_duration=row["lease_duration"],
+        created=row["created"],
+        expires_at=row["expires_at"],
+        ended_at=row["ended_at"],
+        end_reason=row["end_reason"],
     )
 
 
@@ -36,7 +40,7 @@ def get_lease(conn: Connection, *, lease_id: str, lock: bool = False) -> LeaseRe
     if lock:
         query = query.with_for_update()
     row = (conn.execute(query)).first()
-    return _record(row) if row else None
+    return record(row._mapping) if row else None
 
 
 def end_leases(conn: Connection, *, tokens: Sequence[int], reason: str, now: float) -> None:
@@ -72,7 +76,7 @@ def lock_expired(
     )
     if limit_ids is not None:
         query = query.where(leases.c.fencing_token.in_(_open_on(limit_ids)))
-    return [_record(row) for row in conn.execute(query)]
+    return [record(row._mapping) for row in conn.execute(query)]
 
 
 def any_expired(conn: Connection, *, now: float, limit_ids: Iterable[str]) -> bool:
@@ -110,7 +114,7 @@ def list_open_on_limit(
     )
     if after_token is not None:
         query = query.where(leases.c.fencing_token > after_token)
-    return [_record(row) for row in conn.execute(query)]
+    return [record(row._mapping) for row in conn.execute(query)]
 
 
 def purge_ended(conn: Connection, *, ended_before: float) -> int:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -26,19 +26,20 @@ _open_leases = select(func.count()).where(lease_links.c.limit_id == limits.c.id)
 _not_counted = literal(None).label("open_leases")
 
 
-def _record(row: Row[Any]) -> LimitRecord:
+def record(row: Mapping[Any, Any]) -> LimitRecord:
+    """A limit from a row of its columns and `open_leases` (None where not counted)."""
     return LimitRecord(
-        id=row.id,
-        name=row.name,
-        limit=row.slot_limit,
-        slot_decay_per_second=row.slot_decay_per_second,
-        active=row.active,
-        state=slots.SlotState(occupied=row.occupied, at=row.occupied_at),
-        denied_slots=row.denied_slots,
-        avg_occupancy_seconds=row.avg_occupancy_seconds,
-        open_leases=row.open_leases,
-        created=row.created,
-        updated=row.updated,
+        id=row["id"],
+        name=row["name"],
+        limit=row["slot_limit"],
+        slot_decay_per_second=row["slot_decay_per_second"],
+        active=bool(row["active"]),  # SQLite's driver, read directly, gives 0 or 1
+        state=slots.SlotState(occupied=row["occupied"], at=row["occupied_at"]),
+        denied_slots=row["denied_slots"],
+        avg_occupancy_seconds=row["avg_occupancy_seconds"],
+        open_leases=row["open_leases"],
+        created=row["created"],
+        updated=row["updated"],
     )
 
 
@@ -79,7 +80,7 @@ def insert_limit_if_absent(conn: Connection, *, name: str, config: Mapping[str, 
 
 def get_limit(conn: Connection, *, name: str) -> LimitRecord | None:
     row = (conn.execute(select(limits, _open_leases).where(limits.c.name == name))).first()
-    return _record(row) if row else None
+    return record(row._mapping) if row else None
 
 
 def list_limits(
@@ -97,7 +98,7 @@ def list_limits(
         query = query.where(limits.c.active == active)
     if after is not None:
         query = query.where(limits.c.name > after)
-    return [_record(row) for row in conn.execute(query)]
+    return [record(row._mapping) for row in conn.execute(query)]
 
 
 def update_config(conn: Connection, *, name: str, config: Mapping[str, Any], now: float) -> LimitRecord | None:
@@ -148,7 +149,7 @@ _WRITE_STATE = (
 def lock_limits(conn: Connection, *, names: Iterable[str]) -> list[LimitRecord]:
     """The named limits, locked for update in name order (one order for every caller, so two
     callers naming the same limits never deadlock)."""
-    return [_record(row) for row in conn.execute(_LOCK_BY_NAME, {"names": list(names)})]
+    return [record(row._mapping) for row in conn.execute(_LOCK_BY_NAME, {"names": list(names)})]
 
 
 def lock_limits_of(conn: Connection, *, lease_tokens: Sequence[int]) -> list[tuple[LimitRecord, int]]:
@@ -156,8 +157,8 @@ def lock_limits_of(conn: Connection, *, lease_tokens: Sequence[int]) -> list[tup
     counted on each."""
     counted: dict[str, tuple[LimitRecord, int]] = {}
     for row in conn.execute(_LOCK_OF_LEASES, {"tokens": list(lease_tokens)}):
-        record, already = counted.get(row.id, (_record(row), 0))
-        counted[row.id] = (record, already + row.counted)
+        limit, already = counted.get(row.id, (record(row._mapping), 0))
+        counted[row.id] = (limit, already + row.counted)
     return list(counted.values())
 
 
