@@ -63,6 +63,12 @@ class SlotsFreed:
                     if self._for_release[name] <= 0:
                         del self._for_release[name]
 
+    def freed_here(self, name: str, slots: float | None = None) -> None:
+        """This process freed slots of `name` (None: any number): wake its waiters now, unless
+        the database relays every freeing back to every process, this one included."""
+        if not self.relayed:
+            self.notify(name, slots)
+
     def notify(self, name: str, slots: float | None = None) -> None:
         """Slots of `name` were freed: wake that many waiters (all of them when None)."""
         queue = self._queues.get(name)

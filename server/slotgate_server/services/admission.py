@@ -207,13 +207,10 @@ async def reclaim_expired(server: ServerState, *, limit_ids: Sequence[str] | Non
 
 
 def announce_freed(server: ServerState, ended: Sequence[LeaseRecord]) -> None:
-    """Wake waiters for the slots these leases held, unless the database relays it to every
-    process, this one included."""
-    if server.freed.relayed:
-        return
+    """Wake waiters for the slots these leases held."""
     for lease in ended:
         for name in lease.names:
-            server.freed.notify(name, lease.slots)
+            server.freed.freed_here(name, lease.slots)
 
 
 async def relay_freed(server: ServerState) -> None:

@@ -45,7 +45,7 @@ async def update(server: ServerState, *, name: str, changes: Mapping[str, Any]) 
     record = await server.db.write(_update, name=name, config=changes)
     if record is None:
         raise _not_found(name)
-    server.freed.notify(name)  # a raised limit or a deactivation may let all its waiters in
+    server.freed.freed_here(name)  # a raised limit or a deactivation may let all its waiters in
     return record
 
 
@@ -61,7 +61,7 @@ async def upsert(server: ServerState, *, name: str, config: Mapping[str, Any]) -
     record, created = await server.db.write(_upsert, name=name, config=full)
     if record is None:  # deleted between the two statements
         raise _not_found(name)
-    server.freed.notify(name)
+    server.freed.freed_here(name)
     return record, created
 
 
@@ -77,7 +77,7 @@ def _upsert(conn: Connection, *, name: str, config: Mapping[str, Any]) -> tuple[
 async def delete(server: ServerState, *, name: str) -> None:
     if not await server.db.write(_delete, name=name):
         raise _not_found(name)
-    server.freed.notify(name)  # its waiters learn at once that it is gone
+    server.freed.freed_here(name)  # its waiters learn at once that it is gone
 
 
 def _delete(conn: Connection, *, name: str) -> bool:
