@@ -79,6 +79,7 @@ def load_spec(*, with_security: bool) -> dict[str, Any]:
 async def lifespan(_app: ConnexionMiddleware, *, settings: Settings) -> AsyncIterator[dict[str, Any]]:
     db = Database(settings.database_url)
     await db.migrate()
+    await db.open()
     server = ServerState(settings=settings, db=db, metrics=Metrics(), freed=SlotsFreed())
     tasks = [asyncio.create_task(sweep_forever(server), name="slotgate-lease-sweep")]
     if not db.is_sqlite:

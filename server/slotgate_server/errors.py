@@ -8,6 +8,7 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
@@ -196,7 +197,19 @@ def render_unexpected_error(_request: ConnexionRequest, error: Exception) -> Con
 
 
 def is_store_outage(error: BaseException) -> bool:
-    return isinstance(error, (OperationalError, InterfaceError, ConnectionError, TimeoutError))
+    """The database is down, unreachable, or gave up on the statement (a deadlock, say): the
+    errors SQLAlchemy raises, and those of the driver, which the hot path uses directly."""
+    return isinstance(
+        error,
+        (
+            OperationalError,
+            InterfaceError,
+            psycopg.OperationalError,
+            psycopg.InterfaceError,
+            ConnectionError,
+            TimeoutError,
+        ),
+    )
 
 
 def _default_title(status: int) -> str:

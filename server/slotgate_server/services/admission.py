@@ -68,8 +68,8 @@ async def take_slots(
         waited = True
     while True:
         now = clock.now()
-        attempt = await server.db.write_statements(
-            admission_store.take,
+        attempt = await admission_store.run_take(
+            server.db,
             names=ordered,
             requested=requested,
             now=now,

@@ -104,7 +104,7 @@ def _ended(conn: Connection, *, lease_id: str) -> LeaseRecord:
 
 
 async def release(server: ServerState, *, lease_id: str) -> None:
-    released = await server.db.write_statements(admission_store.release, lease_id=lease_id, now=clock.now())
+    released = await admission_store.run_release(server.db, lease_id=lease_id, now=clock.now())
     if released is not None:
         announce_freed(server, [released])
         return

@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection, TextClause, text
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 
 from slotgate_server import slots
 from slotgate_server.store import leases as lease_store
 from slotgate_server.store import limits as limit_store
 from slotgate_server.store import signals
+from slotgate_server.store.database import Database
 from slotgate_server.store.records import LeaseRecord, LimitRecord
 
 Row = Mapping[str, Any]
@@ -80,6 +82,12 @@ def _query(conn: Connection, sql: str, parameters: Mapping[str, Any]) -> Sequenc
 def _statement(sql: str) -> TextClause:
     # One space between words: psycopg caches its parse of a statement only up to 4 KiB.
     return text(" ".join(sql.split()))
+
+
+@functools.cache
+def _driver_sql(sql: str) -> str:
+    """A statement as psycopg takes it, with `%(name)s` parameters."""
+    return str(_statement(sql).compile(dialect=psycopg_dialect()))  # type: ignore[no-untyped-call]
 
 
 class _Sql:
@@ -227,6 +235,68 @@ def take(
 
     `require_decay`: grant only if every active limit decays (rate-limit mode)."""
     dialect = conn.dialect.name
+    sql, parameters = _take_statement(
+        dialect,
+        names=names,
+        requested=requested,
+        now=now,
+        arrived_at=arrived_at,
+        lease=lease,
+        require_decay=require_decay,
+    )
+    rows = _query(conn, sql, parameters)
+    if dialect == "postgresql":
+        return _taken_in_one_statement(rows)
+    rows = sorted(rows, key=lambda row: str(row["name"]))
+    granted = len(rows) == len(names) and all(row["fits"] and (row["decays"] or not require_decay) for row in rows)
+    token = _sqlite_write_grant(conn, rows, parameters, record_lease=lease is not None) if granted else None
+    return _outcome(rows, granted=granted, fencing_token=token)
+
+
+async def run_take(
+    db: Database,
+    *,
+    names: list[str],
+    requested: int,
+    now: float,
+    arrived_at: float,
+    lease: NewLease | None,
+    require_decay: bool,
+) -> Take:
+    """`take`, as the server runs it: on PostgreSQL its one statement goes straight to the
+    driver (`Database.statement`)."""
+    if db.is_sqlite:
+        return await db.write_statements(
+            take,
+            names=names,
+            requested=requested,
+            now=now,
+            arrived_at=arrived_at,
+            lease=lease,
+            require_decay=require_decay,
+        )
+    sql, parameters = _take_statement(
+        "postgresql",
+        names=names,
+        requested=requested,
+        now=now,
+        arrived_at=arrived_at,
+        lease=lease,
+        require_decay=require_decay,
+    )
+    return _taken_in_one_statement(await db.statement(_driver_sql(sql), parameters))
+
+
+def _take_statement(
+    dialect: str,
+    *,
+    names: list[str],
+    requested: int,
+    now: float,
+    arrived_at: float,
+    lease: NewLease | None,
+    require_decay: bool,
+) -> tuple[str, dict[str, Any]]:
     sql = _take_sql(dialect, name_count=len(names), record_lease=lease is not None, require_decay=require_decay)
     parameters = {
         **_name_parameters(names),
@@ -239,16 +309,20 @@ def take(
     }
     if lease is not None:
         parameters |= _lease_parameters(lease, now=now)
-    rows = sorted(_query(conn, sql, parameters), key=lambda row: str(row["name"]))
-    if dialect == "postgresql":
-        granted = bool(rows) and bool(rows[0]["granted"])
-        token = rows[0]["fencing_token"] if granted else None
-    else:
-        granted = len(rows) == len(names) and all(row["fits"] and (row["decays"] or not require_decay) for row in rows)
-        token = _sqlite_write_grant(conn, rows, parameters, record_lease=lease is not None) if granted else None
+    return sql, parameters
+
+
+def _taken_in_one_statement(rows: Sequence[Row]) -> Take:
+    """What PostgreSQL's one take statement decided and did."""
+    rows = sorted(rows, key=lambda row: str(row["name"]))
+    granted = bool(rows) and bool(rows[0]["granted"])
+    return _outcome(rows, granted=granted, fencing_token=rows[0]["fencing_token"] if granted else None)
+
+
+def _outcome(rows: Sequence[Row], *, granted: bool, fencing_token: int | None) -> Take:
     records = [limit_store.record(row) for row in rows]
     if granted:
-        return Take(records=records, granted=True, blocking=[], expired_on=[], fencing_token=token)
+        return Take(records=records, granted=True, blocking=[], expired_on=[], fencing_token=fencing_token)
     blocking = [record for record, row in zip(records, rows, strict=True) if not row["fits"]]
     expired_on = [row["id"] for row in rows if row["expired_holders"]]
     return Take(records=records, granted=False, blocking=blocking, expired_on=expired_on, fencing_token=None)
@@ -336,12 +410,7 @@ _SQLITE_GIVE_BACK = f"""
 def release(conn: Connection, *, lease_id: str, now: float) -> LeaseRecord | None:
     """End the lease if it is open and unexpired, and give its slots back, telling every server
     process; None if it was not open (unknown, ended, or expired: the caller finds out which)."""
-    parameters = {
-        "lease_id": lease_id,
-        "now": now,
-        "sample_weight": slots.OCCUPANCY_SAMPLE_WEIGHT,
-        "negligible": slots.NEGLIGIBLE_OCCUPANCY_SECONDS,
-    }
+    parameters = _release_parameters(lease_id=lease_id, now=now)
     if conn.dialect.name == "postgresql":
         ended = _query(conn, _POSTGRES_RELEASE, parameters)
         return lease_store.record(ended[0]) if ended else None
@@ -356,3 +425,21 @@ def release(conn: Connection, *, lease_id: str, now: float) -> LeaseRecord | Non
     for limit_id in counted:
         _query(conn, _SQLITE_GIVE_BACK, {**give_back, "limit_id": limit_id})
     return lease
+
+
+async def run_release(db: Database, *, lease_id: str, now: float) -> LeaseRecord | None:
+    """`release`, as the server runs it: on PostgreSQL its one statement goes straight to the
+    driver (`Database.statement`)."""
+    if db.is_sqlite:
+        return await db.write_statements(release, lease_id=lease_id, now=now)
+    ended = await db.statement(_driver_sql(_POSTGRES_RELEASE), _release_parameters(lease_id=lease_id, now=now))
+    return lease_store.record(ended[0]) if ended else None
+
+
+def _release_parameters(*, lease_id: str, now: float) -> dict[str, Any]:
+    return {
+        "lease_id": lease_id,
+        "now": now,
+        "sample_weight": slots.OCCUPANCY_SAMPLE_WEIGHT,
+        "negligible": slots.NEGLIGIBLE_OCCUPANCY_SECONDS,
+    }

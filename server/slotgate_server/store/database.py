@@ -4,18 +4,23 @@ Every transaction runs on the event loop. On SQLite it runs whole, without a pau
 microseconds and this process owns the file. On PostgreSQL it pauses only while the database
 answers, through the asynchronous driver; the store's functions stay plain functions of a
 connection (SQLAlchemy runs them with `run_sync`), and no statement waits for a thread to be
-handed the interpreter lock while it holds rows locked.
+handed the interpreter lock while it holds rows locked. The hot path's one-statement steps on
+PostgreSQL skip SQLAlchemy altogether (`Database.statement`): its bookkeeping per statement
+costs more of the server's time than the rest of an acquire's own work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,9 +29,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_KEY = 0x510769A7E
 
 # PostgreSQL serves many at once; these many run at a time per process: the one-statement
-# steps of the hot path, and transactions.
+# steps of the hot path, reads, and transactions.
 POSTGRES_STATEMENTS = 8
+POSTGRES_READS = 4
 POSTGRES_TRANSACTIONS = 4
+# How long a hot-path statement waits for a free connection (or, while PostgreSQL is away,
+# for a new one) before the request is answered 503.
+POSTGRES_CONNECTION_WAIT_SECONDS = 5.0
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -48,6 +57,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._held: dict[Engine, Connection] = {}
         self._postgres: AsyncEngine | None = None
+        self._statements_open = False
         if self.is_sqlite:
             self._write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
             self._read_engine = _sqlite_engine(url, begin="BEGIN")
@@ -56,7 +66,16 @@ class Database:
             # not at every checkout.
             self._postgres = create_async_engine(url, pool_size=POSTGRES_TRANSACTIONS, max_overflow=0)
             self._postgres_statements = create_async_engine(
-                url, pool_size=POSTGRES_STATEMENTS, max_overflow=0, isolation_level="AUTOCOMMIT"
+                url, pool_size=POSTGRES_READS, max_overflow=0, isolation_level="AUTOCOMMIT"
+            )
+            # Opened in the event loop that uses it (`open`).
+            self._statements = AsyncConnectionPool(
+                postgres_conninfo(url),
+                min_size=POSTGRES_STATEMENTS,
+                max_size=POSTGRES_STATEMENTS,
+                kwargs={"autocommit": True},
+                timeout=POSTGRES_CONNECTION_WAIT_SECONDS,
+                open=False,
             )
 
     async def write(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -80,6 +99,29 @@ class Database:
             return self._sqlite(self._write_engine, bound)
         async with self._postgres_statements.connect() as connection:
             return await connection.run_sync(bound)
+
+    async def statement(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """PostgreSQL only: run one statement (in psycopg's `%(name)s` style), committed on its
+        own, and return its rows. For the hot path's steps, each a whole step by itself."""
+        await self.open()
+        async with self._statements.connection() as connection:
+            cursor = connection.cursor(row_factory=dict_row)
+            try:
+                await cursor.execute(sql, parameters)
+            except psycopg.OperationalError:
+                if connection.broken:
+                    # PostgreSQL restarted or went away: the idle connections are most likely
+                    # broken too. Replace them now rather than fail a request on each.
+                    await self._statements.check()
+                raise
+            return await cursor.fetchall()
+
+    async def open(self) -> None:
+        """Connect the hot path's connections (PostgreSQL), so that the first requests do not
+        wait for them."""
+        if self._postgres is not None and not self._statements_open:
+            await self._statements.open()
+            self._statements_open = True
 
     async def read(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(connection, ...)`, which only reads. On PostgreSQL each of its statements
@@ -110,9 +152,16 @@ class Database:
         if self._postgres is not None:
             await self._postgres.dispose()
             await self._postgres_statements.dispose()
+            if self._statements_open:
+                await self._statements.close()
         else:
             self._write_engine.dispose()
             self._read_engine.dispose()
+
+
+def postgres_conninfo(url: str) -> str:
+    """The libpq connection string of a PostgreSQL database URL (`postgresql+psycopg://...`)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _bind(

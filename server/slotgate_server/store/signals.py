@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import psycopg
-from sqlalchemy import Connection, make_url, text
+from sqlalchemy import Connection, text
+
+from slotgate_server.store.database import postgres_conninfo
 
 CHANNEL = "slotgate_slots_freed"
 
@@ -55,8 +57,7 @@ def parse(payload: str) -> Freed | None:
 async def listen(database_url: str, *, listening: Callable[[], None]) -> AsyncIterator[Freed]:
     """Notifications as they arrive, until the connection fails (the caller reconnects).
     `listening` is called once nothing can be missed any more."""
-    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(postgres_conninfo(database_url), autocommit=True) as conn:
         await conn.execute(f"LISTEN {CHANNEL}")
         listening()
         async for notification in conn.notifies():
