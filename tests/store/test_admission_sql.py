@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, create_engine, insert, select
+from sqlalchemy import Connection, Engine, create_engine, insert, select, text
 
 from slotgate_server import slots
 from slotgate_server.settings import normalise_database_url
@@ -216,3 +216,22 @@ def test_sql_release_agrees_with_slots(
     assert state == slots.give_back(before, released=released, decay_per_second=spec.rate, now=now)
     assert average == slots.updated_average(previous_average, now - (now - held_for))
     assert links == []
+
+
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+def test_a_grant_waits_for_the_disk_and_a_release_does_not(conn: Connection) -> None:
+    """A grant is answered only once it is on disk, so a crash of PostgreSQL cannot forget a
+    holder; a release does not wait (any grant of its slots writes it out with its own)."""
+    with conn.begin() as transaction:
+        (name,) = _insert_limits(conn, [LimitSpec(limit=5, rate=0.0, occupied=0.0, at=EPOCH, active=True)])
+        lease = admission.NewLease(id=str(uuid.uuid4()), names=[name], holder="h", duration=60.0)
+        taken = admission.take(
+            conn, names=[name], requested=1, now=EPOCH, arrived_at=EPOCH, lease=lease, require_decay=False
+        )
+        grant_commit = conn.execute(text("SHOW synchronous_commit")).scalar_one()
+        ended = admission.release(conn, lease_id=lease.id, now=EPOCH + 1)
+        release_commit = conn.execute(text("SHOW synchronous_commit")).scalar_one()
+        transaction.rollback()
+
+    assert taken.granted and ended is not None
+    assert (grant_commit, release_commit) == ("on", "off")

@@ -388,8 +388,15 @@ _POSTGRES_GIVE_BACK = _give_back(
     _Sql("postgresql"), "limits", released="locked.released", lease_created="ended.created"
 )
 # The limits are locked in name order, as every acquire locks them.
+#
+# A release commits without waiting for its WAL to reach the disk (`relaxed`): the limit's row
+# stays locked that much less, and the caller waits that much less. No grant can outlive a
+# release lost in a crash of PostgreSQL: a grant that took the freed slots committed after the
+# release and waited for its own flush, which writes out the release's first. What a crash can
+# lose is the release alone; the lease then stays open until it expires, like any lost holder's.
 _POSTGRES_RELEASE = f"""
-    WITH ended AS ({_CLAIM}
+    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)
+    ), ended AS ({_CLAIM}
     ), unlinked AS (
         DELETE FROM lease_limits WHERE lease_token IN (SELECT fencing_token FROM ended)
         RETURNING limit_id, slots
@@ -400,7 +407,7 @@ _POSTGRES_RELEASE = f"""
         UPDATE limits SET {_POSTGRES_GIVE_BACK}
         FROM locked, ended WHERE limits.id = locked.id
     )
-    SELECT ended.*, pg_notify('{signals.CHANNEL}', {_FREED_PAYLOAD}) AS announced FROM ended"""
+    SELECT ended.*, pg_notify('{signals.CHANNEL}', {_FREED_PAYLOAD}) AS announced FROM ended, relaxed"""
 _SQLITE_UNLINK = "DELETE FROM lease_limits WHERE lease_token = :token RETURNING limit_id, slots"
 _SQLITE_GIVE_BACK = f"""
     UPDATE limits SET {_give_back(_Sql("sqlite"), "limits", released=":released", lease_created=":created")}
