@@ -28,6 +28,8 @@ TARGETS = {
     "postgres-2-workers": ("postgres", 1, 2),
     "postgres-2-replicas": ("postgres", 2, 1),
 }
+# Rounds in which the health floor, contention and uncontended pairs take turns.
+ROUNDS = 3
 LIMITS = {
     "contended": {"limit": 10},
     "roomy": {"limit": 1_000_000},
@@ -50,19 +52,35 @@ def servers(store: str, replicas: int, workers: int) -> Iterator[list[str]]:
 def measure(target: str, *, seconds: float) -> dict[str, Any]:
     store, replicas, workers = TARGETS[target]
     with servers(store, replicas, workers) as urls:
-
-        def run(name: str, clients: int, loop: workloads.Loop, duration: float = seconds) -> dict[str, Any]:
-            result = workloads.Result(name)
-            asyncio.run(workloads.run_clients(urls, result=result, clients=clients, seconds=duration, loop=loop))
-            return result.summary()
-
+        # The health floor and the pair workloads take turns, a slice of each per round, so that
+        # a change in the machine's speed during the run weighs on all of them alike.
+        health, contention, uncontended = (workloads.Result(name) for name in ("health", "contention", "uncontended"))
+        for _ in range(ROUNDS):
+            slice_seconds = seconds / ROUNDS
+            asyncio.run(
+                workloads.run_clients(
+                    urls, result=health, clients=16, seconds=slice_seconds, loop=workloads.health_loop
+                )
+            )
+            asyncio.run(
+                workloads.contention(
+                    urls, result=contention, limit_name="contended", clients=50, seconds=slice_seconds * 2
+                )
+            )
+            asyncio.run(
+                workloads.run_clients(
+                    urls, result=uncontended, clients=16, seconds=slice_seconds, loop=workloads.pair_loop("roomy")
+                )
+            )
+        rate = workloads.Result("rate accuracy")
+        asyncio.run(
+            workloads.run_clients(urls, result=rate, clients=8, seconds=seconds, loop=workloads.rate_loop("rate-20"))
+        )
         figures = {
-            "health": run("health", 16, workloads.health_loop),
-            "contention": asyncio.run(
-                workloads.contention(urls, limit_name="contended", clients=50, seconds=seconds * 2)
-            ).summary(),
-            "uncontended": run("uncontended", 16, workloads.pair_loop("roomy")),
-            "rate_accuracy": run("rate accuracy", 8, workloads.rate_loop("rate-20")),
+            "health": health.summary(),
+            "contention": contention.summary(),
+            "uncontended": uncontended.summary(),
+            "rate_accuracy": rate.summary(),
             "sdk": workloads.sdk_medians(urls[0], concurrency_limit="roomy", rate_limit_name="fast-rate", repeats=200),
             "hand_off": workloads.hand_off(urls[-1], limit_name="hand-off", rounds=15),
         }
