@@ -263,10 +263,10 @@ async def run_take(
     lease: NewLease | None,
     require_decay: bool,
 ) -> Take:
-    """`take`, as the server runs it: on PostgreSQL its one statement goes straight to the
-    driver (`Database.statement`)."""
+    """`take`, as the server runs it, straight to the driver: on PostgreSQL its one statement
+    (`Database.statement`), on SQLite its transaction (`Database.write_on_driver`)."""
     if db.is_sqlite:
-        return await db.write_statements(
+        return db.write_on_driver(
             take,
             names=names,
             requested=requested,
@@ -435,10 +435,10 @@ def release(conn: Connection, *, lease_id: str, now: float) -> LeaseRecord | Non
 
 
 async def run_release(db: Database, *, lease_id: str, now: float) -> LeaseRecord | None:
-    """`release`, as the server runs it: on PostgreSQL its one statement goes straight to the
-    driver (`Database.statement`)."""
+    """`release`, as the server runs it, straight to the driver: on PostgreSQL its one
+    statement (`Database.statement`), on SQLite its transaction (`Database.write_on_driver`)."""
     if db.is_sqlite:
-        return await db.write_statements(release, lease_id=lease_id, now=now)
+        return db.write_on_driver(release, lease_id=lease_id, now=now)
     ended = await db.statement(_driver_sql(_POSTGRES_RELEASE), _release_parameters(lease_id=lease_id, now=now))
     return lease_store.record(ended[0]) if ended else None
 

@@ -133,12 +133,33 @@ class Database:
         async with self._postgres_statements.connect() as connection:
             return await connection.run_sync(bound)
 
+    def write_on_driver(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """SQLite only: `write`, for work that sends every statement to the driver itself (the
+        hot path). Its transaction is begun and committed on the driver too: SQLAlchemy's
+        bookkeeping of a transaction costs more than SQLite's."""
+        connection = self._sqlite_connection(self._write_engine)
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        driver.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(connection, *args, **kwargs)
+            driver.execute("COMMIT")
+        except BaseException:
+            if driver.in_transaction:
+                driver.execute("ROLLBACK")
+            raise
+        return result
+
     def _sqlite(self, engine: Engine, work: Callable[[Connection], T]) -> T:
+        connection = self._sqlite_connection(engine)
+        with connection.begin():
+            return work(connection)
+
+    def _sqlite_connection(self, engine: Engine) -> Connection:
         connection = self._held.get(engine)
         if connection is None or connection.closed:
             connection = self._held[engine] = engine.connect()
-        with connection.begin():
-            return work(connection)
+        return connection
 
     async def ping(self) -> None:
         await self.read(_select_one)
