@@ -138,15 +138,10 @@ def test_sql_admission_agrees_with_slots(
         by_name = _insert_limits(conn, specs)
         names = sorted(by_name)
         lease = admission.NewLease(id=str(uuid.uuid4()), names=names, holder="h", duration=60.0) if with_lease else None
-        taken = admission.take(
-            conn,
-            names=names,
-            requested=requested,
-            now=now,
-            arrived_at=arrived_at,
-            lease=lease,
-            require_decay=require_decay,
+        request = admission.TakeRequest(
+            names=names, requested=requested, now=now, arrived_at=arrived_at, lease=lease, require_decay=require_decay
         )
+        taken = admission.take(conn, request)
         after = _states(conn)
         links = conn.execute(select(lease_limits.c.limit_id, lease_limits.c.slots)).all()
         transaction.rollback()
@@ -225,9 +220,10 @@ def test_a_grant_waits_for_the_disk_and_a_release_does_not(conn: Connection) -> 
     with conn.begin() as transaction:
         (name,) = _insert_limits(conn, [LimitSpec(limit=5, rate=0.0, occupied=0.0, at=EPOCH, active=True)])
         lease = admission.NewLease(id=str(uuid.uuid4()), names=[name], holder="h", duration=60.0)
-        taken = admission.take(
-            conn, names=[name], requested=1, now=EPOCH, arrived_at=EPOCH, lease=lease, require_decay=False
+        request = admission.TakeRequest(
+            names=[name], requested=1, now=EPOCH, arrived_at=EPOCH, lease=lease, require_decay=False
         )
+        taken = admission.take(conn, request)
         grant_commit = conn.execute(text("SHOW synchronous_commit")).scalar_one()
         ended = admission.release(conn, lease_id=lease.id, now=EPOCH + 1)
         release_commit = conn.execute(text("SHOW synchronous_commit")).scalar_one()

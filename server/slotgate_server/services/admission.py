@@ -18,7 +18,7 @@ from slotgate_server.store import admission as admission_store
 from slotgate_server.store import leases as lease_store
 from slotgate_server.store import limits as limit_store
 from slotgate_server.store import signals
-from slotgate_server.store.admission import NewLease
+from slotgate_server.store.admission import NewLease, TakeRequest
 from slotgate_server.store.records import LeaseRecord, LimitRecord
 
 logger = logging.getLogger(__name__)
@@ -70,12 +70,14 @@ async def take_slots(
         now = clock.now()
         attempt = await admission_store.run_take(
             server.db,
-            names=ordered,
-            requested=requested,
-            now=now,
-            arrived_at=arrived_at,
-            lease=lease,
-            require_decay=require_decay,
+            TakeRequest(
+                names=ordered,
+                requested=requested,
+                now=now,
+                arrived_at=arrived_at,
+                lease=lease,
+                require_decay=require_decay,
+            ),
         )
         if attempt.granted:
             server.metrics.grants.labels(mode).inc()

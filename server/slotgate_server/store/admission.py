@@ -54,6 +54,20 @@ class NewLease:
 
 
 @dataclass(frozen=True)
+class TakeRequest:
+    """One attempt to take slots: `requested` of each of `names` (distinct, sorted) at `now`,
+    for a request that arrived at `arrived_at`, recording `lease` with them if one is given.
+    `require_decay`: grant only if every active limit decays (rate-limit mode)."""
+
+    names: list[str]
+    requested: int
+    now: float
+    arrived_at: float
+    lease: NewLease | None
+    require_decay: bool
+
+
+@dataclass(frozen=True)
 class Take:
     """What one attempt to take slots found and did."""
 
@@ -220,95 +234,49 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
     SELECT seen.*, {_expired_holders("seen")}, false, NULL FROM seen WHERE NOT EXISTS (SELECT FROM locked)"""
 
 
-def take(
-    conn: Connection,
-    *,
-    names: list[str],
-    requested: int,
-    now: float,
-    arrived_at: float,
-    lease: NewLease | None,
-    require_decay: bool,
-) -> Take:
-    """Take `requested` slots on every named limit (distinct names, sorted), all or nothing,
-    and record `lease` with them; or take nothing and say why not.
-
-    `require_decay`: grant only if every active limit decays (rate-limit mode)."""
+def take(conn: Connection, request: TakeRequest) -> Take:
+    """Take the requested slots on every named limit, all or nothing, and record the request's
+    lease with them; or take nothing and say why not."""
     dialect = conn.dialect.name
-    sql, parameters = _take_statement(
-        dialect,
-        names=names,
-        requested=requested,
-        now=now,
-        arrived_at=arrived_at,
-        lease=lease,
-        require_decay=require_decay,
-    )
+    sql, parameters = _take_statement(dialect, request)
     rows = _query(conn, sql, parameters)
     if dialect == "postgresql":
         return _taken_in_one_statement(rows)
     rows = sorted(rows, key=lambda row: str(row["name"]))
-    granted = len(rows) == len(names) and all(row["fits"] and (row["decays"] or not require_decay) for row in rows)
-    token = _sqlite_write_grant(conn, rows, parameters, record_lease=lease is not None) if granted else None
+    granted = len(rows) == len(request.names) and all(
+        row["fits"] and (row["decays"] or not request.require_decay) for row in rows
+    )
+    token = _sqlite_write_grant(conn, rows, parameters, record_lease=request.lease is not None) if granted else None
     return _outcome(rows, granted=granted, fencing_token=token)
 
 
-async def run_take(
-    db: Database,
-    *,
-    names: list[str],
-    requested: int,
-    now: float,
-    arrived_at: float,
-    lease: NewLease | None,
-    require_decay: bool,
-) -> Take:
+async def run_take(db: Database, request: TakeRequest) -> Take:
     """`take`, as the server runs it, straight to the driver: on PostgreSQL its one statement
     (`Database.statement`), on SQLite its transaction (`Database.write_on_driver`)."""
     if db.is_sqlite:
-        return db.write_on_driver(
-            take,
-            names=names,
-            requested=requested,
-            now=now,
-            arrived_at=arrived_at,
-            lease=lease,
-            require_decay=require_decay,
-        )
-    sql, parameters = _take_statement(
-        "postgresql",
-        names=names,
-        requested=requested,
-        now=now,
-        arrived_at=arrived_at,
-        lease=lease,
-        require_decay=require_decay,
-    )
+        return db.write_on_driver(take, request)
+    sql, parameters = _take_statement("postgresql", request)
     return _taken_in_one_statement(await db.statement(_driver_sql(sql), parameters))
 
 
-def _take_statement(
-    dialect: str,
-    *,
-    names: list[str],
-    requested: int,
-    now: float,
-    arrived_at: float,
-    lease: NewLease | None,
-    require_decay: bool,
-) -> tuple[str, dict[str, Any]]:
-    sql = _take_sql(dialect, name_count=len(names), record_lease=lease is not None, require_decay=require_decay)
+def _take_statement(dialect: str, request: TakeRequest) -> tuple[str, dict[str, Any]]:
+    sql = _take_sql(
+        dialect,
+        name_count=len(request.names),
+        record_lease=request.lease is not None,
+        require_decay=request.require_decay,
+    )
     parameters = {
-        **_name_parameters(names),
-        "name_count": len(names),
-        "requested": requested,
-        "now": now,
-        "arrived_at": arrived_at,
+        **_name_parameters(request.names),
+        "name_count": len(request.names),
+        "requested": request.requested,
+        "now": request.now,
+        "arrived_at": request.arrived_at,
         "tolerance": slots.SLOT_TOLERANCE,
         "half_tolerance": slots.SLOT_TOLERANCE / 2,
     }
-    if lease is not None:
-        parameters |= _lease_parameters(lease, now=now)
+    if request.lease is not None:
+        parameters |= _lease_parameters(request.lease, now=request.now)
     return sql, parameters
 
 
