@@ -68,10 +68,10 @@ class Database:
             self._postgres_statements = create_async_engine(
                 url, pool_size=POSTGRES_READS, max_overflow=0, isolation_level="AUTOCOMMIT"
             )
-            # Opened in the event loop that uses it (`open`).
+            # Opened in the event loop that uses it (`open`); it connects more as the load asks.
             self._statements = AsyncConnectionPool(
                 postgres_conninfo(url),
-                min_size=POSTGRES_STATEMENTS,
+                min_size=1,
                 max_size=POSTGRES_STATEMENTS,
                 kwargs={"autocommit": True},
                 timeout=POSTGRES_CONNECTION_WAIT_SECONDS,
@@ -117,8 +117,8 @@ class Database:
             return await cursor.fetchall()
 
     async def open(self) -> None:
-        """Connect the hot path's connections (PostgreSQL), so that the first requests do not
-        wait for them."""
+        """Connect the hot path's pool (PostgreSQL), so that the first request does not wait
+        for a connection."""
         if self._postgres is not None and not self._statements_open:
             await self._statements.open()
             self._statements_open = True
