@@ -4,9 +4,10 @@ Acquires and releases are on the path of every guarded operation, and on Postgre
 round trip inside a transaction also holds a busy limit's row lock for every other caller.
 So admission is decided in SQL, in the statement that takes the slots: on PostgreSQL an
 acquire, a rate-limit grant and a release are each one statement, committed on its own; on
-SQLite (in process, one writer) they are a few statements in one short transaction, sent
-straight to the driver, since SQLAlchemy's bookkeeping per statement would cost more than
-SQLite's work.
+SQLite (in process, one writer) they are a few statements in one short transaction. The
+server sends both straight to the driver (`run_take`, `run_release`), since SQLAlchemy's
+bookkeeping per statement would cost more than the database's work; `take` and `release`
+run the same SQL on a SQLAlchemy connection, in whatever transaction it is in.
 
 The SQL arithmetic below mirrors `slots.py` operation for operation (`occupied_now`, `fits`,
 `grant_moment`, `take`, `give_back`, `updated_average`), so that both give the same floats to

@@ -62,8 +62,8 @@ class Database:
             self._write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
             self._read_engine = _sqlite_engine(url, begin="BEGIN")
         else:
-            # Autocommit statements (the hot path, reads) have connections of their own, set once,
-            # not at every checkout.
+            # Autocommit statements (reads, a denial's count) have connections of their own, set
+            # once, not at every checkout.
             self._postgres = create_async_engine(url, pool_size=POSTGRES_TRANSACTIONS, max_overflow=0)
             self._postgres_statements = create_async_engine(
                 url, pool_size=POSTGRES_READS, max_overflow=0, isolation_level="AUTOCOMMIT"
