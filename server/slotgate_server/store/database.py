@@ -35,7 +35,7 @@ POSTGRES_READS = 4
 POSTGRES_TRANSACTIONS = 4
 # How long a hot-path statement waits for a free connection (or, while PostgreSQL is away,
 # for a new one) before the request is answered 503.
-POSTGRES_CONNECTION_WAIT_SECONDS = 5.0
+POSTGRES_CONNECTION_WAIT_SECONDS = 1.0
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -150,6 +150,13 @@ class Database:
             raise
         return result
 
+    def read_on_driver(self, sql: str) -> list[Any]:
+        """SQLite only: the rows of one read statement, sent to the driver of the reading
+        connection (a statement by itself is a transaction by itself)."""
+        driver = self._sqlite_connection(self._read_engine).connection.driver_connection
+        assert driver is not None
+        return list(driver.execute(sql).fetchall())
+
     def _sqlite(self, engine: Engine, work: Callable[[Connection], T]) -> T:
         connection = self._sqlite_connection(engine)
         with connection.begin():
@@ -162,7 +169,11 @@ class Database:
         return connection
 
     async def ping(self) -> None:
-        await self.read(_select_one)
+        """Whether the database answers: one trivial statement, sent as the hot path sends its own."""
+        if self._postgres is None:
+            self.read_on_driver("SELECT 1")
+        else:
+            await self.statement("SELECT 1", {})
 
     async def migrate(self) -> None:
         await self.write(_upgrade_to_head, lock=not self.is_sqlite)
@@ -189,10 +200,6 @@ def _bind(
     work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
 ) -> Callable[[Connection], T]:
     return lambda connection: work(connection, *args, **kwargs)
-
-
-def _select_one(connection: Connection) -> None:
-    connection.execute(text("SELECT 1"))
 
 
 def _upgrade_to_head(connection: Connection, *, lock: bool) -> None:
