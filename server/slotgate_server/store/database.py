@@ -57,7 +57,6 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._held: dict[Engine, Connection] = {}
         self._postgres: AsyncEngine | None = None
-        self._statements_open = False
         if self.is_sqlite:
             self._write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
             self._read_engine = _sqlite_engine(url, begin="BEGIN")
@@ -119,9 +118,8 @@ class Database:
     async def open(self) -> None:
         """Connect the hot path's pool (PostgreSQL), so that the first request does not wait
         for a connection."""
-        if self._postgres is not None and not self._statements_open:
+        if self._postgres is not None and self._statements.closed:
             await self._statements.open()
-            self._statements_open = True
 
     async def read(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(connection, ...)`, which only reads. On PostgreSQL each of its statements
@@ -138,8 +136,7 @@ class Database:
         hot path). Its transaction is begun and committed on the driver too: SQLAlchemy's
         bookkeeping of a transaction costs more than SQLite's."""
         connection = self._sqlite_connection(self._write_engine)
-        driver = connection.connection.driver_connection
-        assert driver is not None
+        driver = _driver_of(connection)
         driver.execute("BEGIN IMMEDIATE")
         try:
             result = work(connection, *args, **kwargs)
@@ -149,13 +146,6 @@ class Database:
                 driver.execute("ROLLBACK")
             raise
         return result
-
-    def read_on_driver(self, sql: str) -> list[Any]:
-        """SQLite only: the rows of one read statement, sent to the driver of the reading
-        connection (a statement by itself is a transaction by itself)."""
-        driver = self._sqlite_connection(self._read_engine).connection.driver_connection
-        assert driver is not None
-        return list(driver.execute(sql).fetchall())
 
     def _sqlite(self, engine: Engine, work: Callable[[Connection], T]) -> T:
         connection = self._sqlite_connection(engine)
@@ -171,7 +161,7 @@ class Database:
     async def ping(self) -> None:
         """Whether the database answers: one trivial statement, sent as the hot path sends its own."""
         if self._postgres is None:
-            self.read_on_driver("SELECT 1")
+            _driver_of(self._sqlite_connection(self._read_engine)).execute("SELECT 1")
         else:
             await self.statement("SELECT 1", {})
 
@@ -184,8 +174,7 @@ class Database:
         if self._postgres is not None:
             await self._postgres.dispose()
             await self._postgres_statements.dispose()
-            if self._statements_open:
-                await self._statements.close()
+            await self._statements.close()
         else:
             self._write_engine.dispose()
             self._read_engine.dispose()
@@ -194,6 +183,12 @@ class Database:
 def postgres_conninfo(url: str) -> str:
     """The libpq connection string of a PostgreSQL database URL (`postgresql+psycopg://...`)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _driver_of(connection: Connection) -> Any:
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    return driver
 
 
 def _bind(

@@ -79,16 +79,6 @@ def lock_expired(
     return [record(row._mapping) for row in conn.execute(query)]
 
 
-def any_expired(conn: Connection, *, now: float, limit_ids: Iterable[str]) -> bool:
-    query = (
-        select(leases.c.fencing_token)
-        .where(leases.c.ended_at.is_(None), leases.c.expires_at <= now)
-        .where(leases.c.fencing_token.in_(_open_on(limit_ids)))
-        .limit(1)
-    )
-    return (conn.execute(query)).first() is not None
-
-
 def holds_on(conn: Connection, *, limit_ids: Iterable[str], now: float) -> dict[str, list[slots.Hold]]:
     """The slots each open lease holds on each of the given limits."""
     rows = conn.execute(
