@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
 import httpx
+import psycopg
+import pytest
 
 from tests.api.test_limits import assert_problem, create
+from tests.support.live_server import LiveServer
 
 
 def acquire(client: httpx.Client, *names: str, slots: int = 1, **fields: object) -> httpx.Response:
@@ -150,6 +154,27 @@ def test_fencing_tokens_only_grow(client: httpx.Client, name: str) -> None:
         tokens.append(lease["fencing_token"])
         client.delete(f"/api/v1/leases/{lease['id']}")
     assert tokens == sorted(tokens) and len(set(tokens)) == 5
+
+
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+def test_an_acquire_waits_for_whoever_holds_an_expired_lease(
+    server: LiveServer, client: httpx.Client, name: str
+) -> None:
+    # Another transaction (the sweep, a late release) holds the expired lease: the acquire
+    # that would be denied waits for it to end, rather than being denied a slot coming back.
+    create(client, name, limit=1)
+    lease = acquire(client, name, lease_duration=0.5).json()
+    with psycopg.connect(server.database_url) as other:
+        other.execute("SELECT 1 FROM leases WHERE id = %s FOR UPDATE", (lease["id"],))
+        time.sleep(0.6)
+        let_go = threading.Timer(0.5, other.commit)
+        let_go.start()
+        started = time.monotonic()
+        successor = acquire(client, name, lease_duration=30)
+        let_go.join()
+    assert successor.status_code == 201, successor.text
+    assert time.monotonic() - started >= 0.4  # it waited for the other transaction
+    assert usage(client, name) == 1
 
 
 def test_expired_lease_frees_its_slots(client: httpx.Client, name: str) -> None:

@@ -65,14 +65,17 @@ def _open_on(limit_ids: Iterable[str]) -> Any:
 def lock_expired(
     conn: Connection, *, now: float, batch: int, limit_ids: Iterable[str] | None = None
 ) -> list[LeaseRecord]:
-    """Open leases past their expiry, locked; leases another transaction holds are skipped
-    (it is releasing or reclaiming them)."""
+    """Open leases past their expiry (on the given limits, or anywhere), locked.
+
+    A lease another transaction holds is being released or reclaimed. The sweep (no
+    `limit_ids`) skips it. An acquire that would be denied (`limit_ids`) waits for that
+    transaction instead, so that it decides again once the slots are back, not before."""
     query = (
         select(leases)
         .where(leases.c.ended_at.is_(None), leases.c.expires_at <= now)
         .order_by(leases.c.expires_at)
         .limit(batch)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=limit_ids is None)
     )
     if limit_ids is not None:
         query = query.where(leases.c.fencing_token.in_(_open_on(limit_ids)))
