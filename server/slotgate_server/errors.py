@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
@@ -198,7 +199,7 @@ def render_unexpected_error(_request: ConnexionRequest, error: Exception) -> Con
 
 def is_store_outage(error: BaseException) -> bool:
     """The database is down, unreachable, or gave up on the statement (a deadlock, say): the
-    errors SQLAlchemy raises, and those of the driver, which the hot path uses directly."""
+    errors SQLAlchemy raises, and those of the drivers, which the hot path uses directly."""
     return isinstance(
         error,
         (
@@ -206,6 +207,7 @@ def is_store_outage(error: BaseException) -> bool:
             InterfaceError,
             psycopg.OperationalError,
             psycopg.InterfaceError,
+            sqlite3.OperationalError,  # locked by another process too long, a full disk
             ConnectionError,
             TimeoutError,
         ),

@@ -255,7 +255,7 @@ async def run_take(db: Database, request: TakeRequest) -> Take:
     """`take`, as the server runs it, straight to the driver: on PostgreSQL its one statement
     (`Database.statement`), on SQLite its transaction (`Database.write_on_driver`)."""
     if db.is_sqlite:
-        return db.write_on_driver(take, request)
+        return await db.write_on_driver(take, request)
     sql, parameters = _take_statement("postgresql", request)
     return _taken_in_one_statement(await db.statement(_driver_sql(sql), parameters))
 
@@ -407,7 +407,7 @@ async def run_release(db: Database, *, lease_id: str, now: float) -> LeaseRecord
     """`release`, as the server runs it, straight to the driver: on PostgreSQL its one
     statement (`Database.statement`), on SQLite its transaction (`Database.write_on_driver`)."""
     if db.is_sqlite:
-        return db.write_on_driver(release, lease_id=lease_id, now=now)
+        return await db.write_on_driver(release, lease_id=lease_id, now=now)
     ended = await db.statement(_driver_sql(_POSTGRES_RELEASE), _release_parameters(lease_id=lease_id, now=now))
     return lease_store.record(ended[0]) if ended else None
 

@@ -1,7 +1,8 @@
 """Engines, transactions and migrations for SQLite and PostgreSQL.
 
-Every transaction runs on the event loop. On SQLite it runs whole, without a pause: it takes
-microseconds and this process owns the file. On PostgreSQL it pauses only while the database
+Every transaction runs on the event loop. On SQLite its work runs whole, without a pause: it
+takes microseconds and this process owns the file; the hot requests of one turn of the loop
+then share a commit (`Database.write_on_driver`). On PostgreSQL it pauses only while the database
 answers, through the asynchronous driver; the store's functions stay plain functions of a
 connection (SQLAlchemy runs them with `run_sync`), and no statement waits for a thread to be
 handed the interpreter lock while it holds rows locked. The hot path's one-statement steps on
@@ -11,6 +12,8 @@ costs more of the server's time than the rest of an acquire's own work.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -49,13 +52,16 @@ class Database:
     connection checked out rather than taking it from its pool for every transaction. Every
     write transaction starts with BEGIN IMMEDIATE, so that a writer in another process waits
     (busy timeout) rather than fails on a lock upgrade; readers use their own connection and
-    never block the writer (WAL). PostgreSQL's transactions share a pool of connections.
+    never block the writer (WAL), and see the hot requests' work once it is committed, which
+    is before any of them is answered. PostgreSQL's transactions share a pool of connections.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._held: dict[Engine, Connection] = {}
+        # SQLite: the hot requests' shared transaction, while one is open (`write_on_driver`).
+        self._commit_group: asyncio.Future[None] | None = None
         self._postgres: AsyncEngine | None = None
         if self.is_sqlite:
             self._write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
@@ -131,23 +137,75 @@ class Database:
         async with self._postgres_statements.connect() as connection:
             return await connection.run_sync(bound)
 
-    def write_on_driver(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    async def write_on_driver(
+        self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """SQLite only: `write`, for work that sends every statement to the driver itself (the
-        hot path). Its transaction is begun and committed on the driver too: SQLAlchemy's
-        bookkeeping of a transaction costs more than SQLite's."""
-        connection = self._sqlite_connection(self._write_engine)
-        driver = _driver_of(connection)
-        driver.execute("BEGIN IMMEDIATE")
+        hot path), returning once its transaction is committed.
+
+        The hot requests that reach the store in one turn of the event loop share one
+        transaction, each in a savepoint of its own, committed at the start of the next turn
+        (group commit). A commit writes out every page its transaction changed, and the
+        requests of one turn mostly change the same few pages (a busy limit's row, the newest
+        leases): one commit for all of them costs little more than one for each. A work that
+        raises is rolled back to its savepoint alone. No request is answered before the commit
+        that keeps its work; if that commit fails, every request of the group fails with it.
+        """
+        driver = _driver_of(self._sqlite_connection(self._write_engine))
+        group = self._join_commit_group(driver)
+        driver.execute("SAVEPOINT hot")
         try:
-            result = work(connection, *args, **kwargs)
-            driver.execute("COMMIT")
-        except BaseException:
-            if driver.in_transaction:
-                driver.execute("ROLLBACK")
+            result = work(self._sqlite_connection(self._write_engine), *args, **kwargs)
+            driver.execute("RELEASE hot")
+        except BaseException as error:
+            self._undo_savepoint(driver, error)
             raise
+        # Shielded: a request cancelled meanwhile leaves the commit to the others.
+        await asyncio.shield(group)
         return result
 
+    def _join_commit_group(self, driver: sqlite3.Connection) -> asyncio.Future[None]:
+        if self._commit_group is None:
+            driver.execute("BEGIN IMMEDIATE")
+            loop = asyncio.get_running_loop()
+            self._commit_group = loop.create_future()
+            loop.call_soon(self._commit_now)
+        return self._commit_group
+
+    def _commit_now(self) -> None:
+        """Commit the hot requests' shared transaction, if one is open, and tell them how it went."""
+        group, self._commit_group = self._commit_group, None
+        if group is None:
+            return
+        driver = _driver_of(self._sqlite_connection(self._write_engine))
+        try:
+            driver.execute("COMMIT")
+        except Exception as error:
+            if driver.in_transaction:
+                driver.execute("ROLLBACK")
+            _fail(group, error)
+        else:
+            group.set_result(None)
+
+    def _undo_savepoint(self, driver: sqlite3.Connection, error: BaseException) -> None:
+        """Roll back one hot request's work. SQLite rolls a whole transaction back by itself on
+        some errors (a full disk, an I/O error): the group's earlier work went with it, so the
+        group fails, and the next request opens a new one."""
+        if driver.in_transaction:
+            try:
+                driver.execute("ROLLBACK TO hot")
+                driver.execute("RELEASE hot")
+                return
+            except sqlite3.Error:
+                if driver.in_transaction:
+                    driver.execute("ROLLBACK")
+        group, self._commit_group = self._commit_group, None
+        if group is not None:
+            _fail(group, error)
+
     def _sqlite(self, engine: Engine, work: Callable[[Connection], T]) -> T:
+        if engine is self._write_engine:
+            self._commit_now()  # the hot requests' open transaction, first
         connection = self._sqlite_connection(engine)
         with connection.begin():
             return work(connection)
@@ -169,6 +227,8 @@ class Database:
         await self.write(_upgrade_to_head, lock=not self.is_sqlite)
 
     async def dispose(self) -> None:
+        if self.is_sqlite:
+            self._commit_now()
         for connection in self._held.values():
             connection.close()
         if self._postgres is not None:
@@ -183,6 +243,12 @@ class Database:
 def postgres_conninfo(url: str) -> str:
     """The libpq connection string of a PostgreSQL database URL (`postgresql+psycopg://...`)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _fail(group: asyncio.Future[None], error: BaseException) -> None:
+    group.set_exception(error)
+    # Marked as seen: every request of the group may have been cancelled meanwhile.
+    group.exception()
 
 
 def _driver_of(connection: Connection) -> Any:
@@ -217,7 +283,13 @@ def _sqlite_engine(url: str, *, begin: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
-            "journal_mode=WAL",  # readers never block the writer, nor it them
+            # A commit writes out every page it changed, whole; a hot request changes a few
+            # rows on as many pages. Small pages make that write small (new databases only).
+            "page_size=1024",
+            "journal_mode=WAL",
+            # The WAL is copied back into the database once it holds this many pages, and each
+            # copy waits for the disk twice. Rarer copies write the busy pages fewer times.
+            "wal_autocheckpoint=8192",  # readers never block the writer, nor it them
             "synchronous=NORMAL",  # durable across a crash of the process; WAL keeps it consistent
             "busy_timeout=30000",  # another process's writer is waited for, not reported
             "foreign_keys=ON",
