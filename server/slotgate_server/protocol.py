@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any
 from urllib.parse import unquote
 
+import jsonschema_rs
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
 from connexion.json_schema import Draft4RequestValidator
@@ -71,21 +72,43 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+class CheckedSchema:
+    """A schema's validator that asks jsonschema-rs first. It accepts no value that jsonschema
+    refuses (tests/unit/test_protocol_schemas.py checks the contract's schemas for that) and
+    costs a fraction as much, which counts on every acquire. A value it does not accept goes
+    on to jsonschema, which gives the verdict and the message people read: it is stricter in
+    places (formats, a line break before the end of a pattern, `nullable`), never looser."""
+
+    def __init__(self, schema: dict[str, Any], validator_class: Any) -> None:
+        self.full = validator_class(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        self.quick = jsonschema_rs.Draft4Validator(schema, validate_formats=True)
+
+    def accepts_quickly(self, instance: Any) -> bool:
+        try:
+            return bool(self.quick.is_valid(instance))
+        except Exception:  # a value it cannot take in, such as a lone surrogate: ask jsonschema
+            return False
+
+    def validate(self, instance: Any) -> None:
+        if not self.accepts_quickly(instance):
+            self.full.validate(instance)
+
+
 class SchemaValidators:
-    """One JSON Schema validator per schema, built on first use and kept. Connexion builds a new
-    validator for every parameter and body of every request; building one costs more than
-    validating a small body with it. The contract's schemas live as long as the app, and a
-    validator is immutable, so one serves every request."""
+    """One validator per schema, built on first use and kept. Connexion builds a new validator
+    for every parameter and body of every request; building one costs more than validating a
+    small body with it. The contract's schemas live as long as the app, and a validator is
+    immutable, so one serves every request."""
 
     def __init__(self, validator_class: Any) -> None:
         self._validator_class = validator_class
-        self._built: dict[int, tuple[dict[str, Any], Any]] = {}
+        self._built: dict[int, tuple[dict[str, Any], CheckedSchema]] = {}
 
-    def __call__(self, schema: dict[str, Any]) -> Any:
+    def __call__(self, schema: dict[str, Any]) -> CheckedSchema:
         # Keyed by identity; the schema is kept with its validator so that its id stays its own.
         kept = self._built.get(id(schema))
         if kept is None or kept[0] is not schema:
-            kept = (schema, self._validator_class(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+            kept = (schema, CheckedSchema(schema, self._validator_class))
             self._built[id(schema)] = kept
         return kept[1]
 
