@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import copy
 import functools
+import gc
 import logging
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -81,6 +82,7 @@ async def lifespan(_app: ConnexionMiddleware, *, settings: Settings) -> AsyncIte
     await db.migrate()
     await db.open()
     server = ServerState(settings=settings, db=db, metrics=Metrics(), freed=SlotsFreed())
+    spare_the_garbage_collector()
     tasks = [asyncio.create_task(sweep_forever(server), name="slotgate-lease-sweep")]
     if not db.is_sqlite:
         tasks.append(asyncio.create_task(admission.relay_freed(server), name="slotgate-freed-relay"))
@@ -92,6 +94,26 @@ async def lifespan(_app: ConnexionMiddleware, *, settings: Settings) -> AsyncIte
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await db.dispose()
+
+
+# Container objects allocated, net of those freed, that set off a collection of the youngest
+# generation (Python's default is 700).
+YOUNG_COLLECTION_THRESHOLD = 10_000
+
+
+def spare_the_garbage_collector() -> None:
+    """Keep Python's cyclic garbage collector from costing a tenth of the server's time.
+
+    A request makes no cyclic garbage, but with a few dozen requests in flight their live
+    objects pass the default 700 again and again: the collector ran every few acquires, and
+    the survivors it promoted set off a full collection several times a second, each scanning
+    everything the app built at startup (the contract, its validators, the modules). With a
+    higher threshold the in-flight objects of the requests never set it off; what startup
+    built is frozen out of every later collection, since it lives as long as the process."""
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, oldest)
 
 
 async def sweep_forever(server: ServerState) -> None:
