@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
@@ -22,6 +21,7 @@ from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
 from slotgate_server import auth, errors, protocol
+from slotgate_server.framework import App
 from slotgate_server.metrics import Metrics
 from slotgate_server.notify import SlotsFreed
 from slotgate_server.services import admission, leases
@@ -32,9 +32,9 @@ from slotgate_server.store.database import Database
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> AsyncApp:
+def create_app(settings: Settings | None = None) -> App:
     settings = settings or Settings.from_env()
-    app = AsyncApp(
+    app = App(
         __name__,
         lifespan=functools.partial(lifespan, settings=settings),
         security_map={"bearer": auth.bearer_handler(settings.api_keys)},
