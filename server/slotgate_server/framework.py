@@ -2,7 +2,8 @@
 every request.
 
 Connexion 3.3 builds an operation's decorators anew for each request: the parameter and
-response decorators, the sync/async wrapper, and an inspection of the handler's signature.
+response decorators, the sync/async wrapper, an inspection of the handler's signature, and a
+parser of the operation's parameters.
 None of that depends on the request (the request reaches them through connexion's context),
 and building it cost about a sixth of a health check. Here it is built on the operation's
 first request and kept. Connexion is pinned (pyproject.toml): these classes are its own.
@@ -20,9 +21,17 @@ from connexion.apps.asynchronous import AsyncApi, AsyncASGIApp, AsyncOperation
 from connexion.context import receive, scope
 from connexion.decorators import StarletteDecorator
 from connexion.operations import AbstractOperation
+from connexion.uri_parsing import AbstractURIParser
 
 
 class _DecoratedOnce(StarletteDecorator):
+    """The decorators of one operation."""
+
+    @functools.cached_property
+    def uri_parser(self) -> AbstractURIParser:
+        # Read on the operation's first request, from connexion's context: that operation's.
+        return super().uri_parser
+
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         decorated = self.decorate(function)
 
