@@ -36,8 +36,8 @@ _MIGRATION_LOCK_KEY = 0x510769A7E
 POSTGRES_STATEMENTS = 8
 POSTGRES_READS = 4
 POSTGRES_TRANSACTIONS = 4
-# How long a hot-path statement waits for a free connection (or, while PostgreSQL is away,
-# for a new one) before the request is answered 503.
+# How long a hot-path statement waits for a free connection, and then (while PostgreSQL is
+# away) for a new one, before the request is answered 503.
 POSTGRES_CONNECTION_WAIT_SECONDS = 1.0
 
 P = ParamSpec("P")
@@ -73,6 +73,8 @@ class Database:
             self._postgres_statements = create_async_engine(
                 url, pool_size=POSTGRES_READS, max_overflow=0, isolation_level="AUTOCOMMIT"
             )
+            # One turn per connection of the pool (`_take_turn`).
+            self._statement_turns = asyncio.Semaphore(POSTGRES_STATEMENTS)
             # Opened in the event loop that uses it (`open`); it connects more as the load asks.
             self._statements = AsyncConnectionPool(
                 postgres_conninfo(url),
@@ -109,6 +111,25 @@ class Database:
         """PostgreSQL only: run one statement (in psycopg's `%(name)s` style), committed on its
         own, and return its rows. For the hot path's steps, each a whole step by itself."""
         await self.open()
+        await self._take_turn()
+        try:
+            return await self._run_statement(sql, parameters)
+        finally:
+            self._statement_turns.release()
+
+    async def _take_turn(self) -> None:
+        """Wait for one of the hot pool's connections to be free. The pool can wait too, but
+        its way (a task and a condition per waiter) cost more of the server's time than a
+        health check's own work when requests outnumber connections; a semaphore's costs
+        next to nothing. The wait is bounded, as the pool's is, so that requests are answered
+        503 while PostgreSQL is away rather than queue."""
+        if not self._statement_turns.locked():
+            await self._statement_turns.acquire()
+            return
+        async with asyncio.timeout(POSTGRES_CONNECTION_WAIT_SECONDS):
+            await self._statement_turns.acquire()
+
+    async def _run_statement(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
         async with self._statements.connection() as connection:
             cursor = connection.cursor(row_factory=dict_row)
             try:

@@ -1,0 +1,49 @@
+"""PostgreSQL's hot statements take turns on a pool of connections: more of them than
+connections wait their turn, for a bounded time, then give up as an outage would."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from slotgate_server.errors import is_store_outage
+from slotgate_server.settings import normalise_database_url
+from slotgate_server.store.database import POSTGRES_CONNECTION_WAIT_SECONDS, POSTGRES_STATEMENTS, Database
+from tests.support.live_server import fresh_database
+
+
+def _hold_every_connection(db: Database, seconds: float) -> asyncio.Future[list[list[dict[str, object]]]]:
+    sql = "SELECT true AS slept FROM pg_sleep(%(seconds)s)"
+    return asyncio.gather(*(db.statement(sql, {"seconds": seconds}) for _ in range(POSTGRES_STATEMENTS)))
+
+
+def test_statements_beyond_the_pool_wait_their_turn_for_a_bounded_time(tmp_path: Path) -> None:
+    async def scenario(url: str) -> None:
+        db = Database(normalise_database_url(url))
+        await db.open()
+        try:
+            # Connections come free in time: the statement waits for one and runs.
+            holders = _hold_every_connection(db, POSTGRES_CONNECTION_WAIT_SECONDS / 2)
+            await asyncio.sleep(0.1)
+            assert await db.statement("SELECT 1 AS one", {}) == [{"one": 1}]
+            assert await holders == [[{"slept": True}]] * POSTGRES_STATEMENTS
+
+            # They do not: the statement gives up as in an outage (503), before one is free.
+            long_hold = POSTGRES_CONNECTION_WAIT_SECONDS + 1.5
+            holders = _hold_every_connection(db, long_hold)
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            with pytest.raises(Exception) as given_up:
+                await db.statement("SELECT 2 AS two", {})
+            assert is_store_outage(given_up.value), repr(given_up.value)
+            assert time.monotonic() - started < long_hold - 0.5
+            await holders
+            assert await db.statement("SELECT 3 AS three", {}) == [{"three": 3}]
+        finally:
+            await db.dispose()
+
+    with fresh_database("postgres", tmp_path) as url:
+        asyncio.run(scenario(url))
