@@ -21,7 +21,6 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import psycopg
 from alembic import command
 from alembic.config import Config
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -75,6 +74,7 @@ class Database:
             )
             # One turn per connection of the pool (`_take_turn`).
             self._statement_turns = asyncio.Semaphore(POSTGRES_STATEMENTS)
+            self._column_names: dict[str, list[str]] = {}
             # Opened in the event loop that uses it (`open`); it connects more as the load asks.
             self._statements = AsyncConnectionPool(
                 postgres_conninfo(url),
@@ -130,8 +130,9 @@ class Database:
             await self._statement_turns.acquire()
 
     async def _run_statement(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
-        async with self._statements.connection() as connection:
-            cursor = connection.cursor(row_factory=dict_row)
+        connection = await self._statements.getconn()
+        try:
+            cursor = connection.cursor()
             try:
                 await cursor.execute(sql, parameters)
             except psycopg.OperationalError:
@@ -140,7 +141,15 @@ class Database:
                     # broken too. Replace them now rather than fail a request on each.
                     await self._statements.check()
                 raise
-            return await cursor.fetchall()
+            rows = await cursor.fetchall()
+            # A statement's columns are the same at every run: named once, not from the
+            # description of every result.
+            names = self._column_names.get(sql)
+            if names is None:
+                names = self._column_names[sql] = [column.name for column in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in rows]
+        finally:
+            await self._statements.putconn(connection)
 
     async def open(self) -> None:
         """Connect the hot path's pool (PostgreSQL), so that the first request does not wait
