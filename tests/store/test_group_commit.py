@@ -155,6 +155,31 @@ def test_a_transaction_lost_whole_fails_the_requests_before_it(on_sqlite: Callab
     on_sqlite(scenario)
 
 
+def test_requests_after_a_silently_lost_transaction_start_their_own(on_sqlite: Callable[[Scenario], None]) -> None:
+    """A group whose transaction is gone without an error where it was lost: the requests
+    after it do not run outside any transaction (each committed at once, then told that the
+    group failed); they open a group of their own, and the group's earlier requests fail."""
+
+    def loses_the_transaction_quietly(conn: Connection) -> str:
+        driver = _driver(conn)
+        _add_limit("lost-quietly")(conn)
+        driver.execute("ROLLBACK")
+        driver.execute("SAVEPOINT hot")  # as if nothing had happened: its release succeeds
+        return "lost-quietly"
+
+    async def scenario(db: Database) -> None:
+        outcomes = await asyncio.gather(
+            db.write_on_driver(loses_the_transaction_quietly),
+            db.write_on_driver(_add_limit("after")),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[0], sqlite3.OperationalError), outcomes
+        assert outcomes[1] == "after"
+        assert _names(db) == {"after"}
+
+    on_sqlite(scenario)
+
+
 def test_another_write_commits_the_open_group_first(on_sqlite: Callable[[Scenario], None]) -> None:
     async def scenario(db: Database) -> None:
         hot = asyncio.ensure_future(db.write_on_driver(_add_limit("hot")))

@@ -13,6 +13,7 @@ costs more of the server's time than the rest of an acquire's own work.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sqlite3
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -181,21 +182,30 @@ class Database:
         raises is rolled back to its savepoint alone. No request is answered before the commit
         that keeps its work; if that commit fails, every request of the group fails with it.
         """
-        driver = _driver_of(self._sqlite_connection(self._write_engine))
+        connection = self._sqlite_connection(self._write_engine)
+        driver = _driver_of(connection)
         group = self._join_commit_group(driver)
-        driver.execute("SAVEPOINT hot")
         try:
-            result = work(self._sqlite_connection(self._write_engine), *args, **kwargs)
+            driver.execute("SAVEPOINT hot")
+            result = work(connection, *args, **kwargs)
+            assert not inspect.isawaitable(result), "the work of a hot request runs whole, without a pause"
             driver.execute("RELEASE hot")
         except BaseException as error:
             self._undo_savepoint(driver, error)
             raise
-        # Shielded: a request cancelled meanwhile leaves the commit to the others.
+        # Shielded: a request cancelled meanwhile (only a shutdown cancels one) leaves the
+        # commit to the others; an acquire's lease then runs out unused.
         await asyncio.shield(group)
         return result
 
     def _join_commit_group(self, driver: sqlite3.Connection) -> asyncio.Future[None]:
+        if self._commit_group is not None and not driver.in_transaction:
+            # SQLite ended the group's transaction by itself: its work is gone.
+            lost = self._commit_group
+            self._commit_group = None
+            self._fail_group(lost, sqlite3.OperationalError("the shared transaction was rolled back"), driver)
         if self._commit_group is None:
+            self._roll_back(driver)  # nothing should be left open; if it is, it belongs to no one
             driver.execute("BEGIN IMMEDIATE")
             loop = asyncio.get_running_loop()
             self._commit_group = loop.create_future()
@@ -203,17 +213,17 @@ class Database:
         return self._commit_group
 
     def _commit_now(self) -> None:
-        """Commit the hot requests' shared transaction, if one is open, and tell them how it went."""
+        """Commit the hot requests' shared transaction, if one is open, and tell them how it
+        went; they are told whatever happens, so that none waits forever."""
         group, self._commit_group = self._commit_group, None
         if group is None:
             return
-        driver = _driver_of(self._sqlite_connection(self._write_engine))
         try:
-            driver.execute("COMMIT")
-        except Exception as error:
-            if driver.in_transaction:
-                driver.execute("ROLLBACK")
-            _fail(group, error)
+            _driver_of(self._sqlite_connection(self._write_engine)).execute("COMMIT")
+        except BaseException as error:
+            self._fail_group(group, error, None)
+            if not isinstance(error, Exception):
+                raise
         else:
             group.set_result(None)
 
@@ -227,11 +237,32 @@ class Database:
                 driver.execute("RELEASE hot")
                 return
             except sqlite3.Error:
-                if driver.in_transaction:
-                    driver.execute("ROLLBACK")
+                pass
         group, self._commit_group = self._commit_group, None
-        if group is not None:
-            _fail(group, error)
+        self._fail_group(group, error, driver)
+
+    def _fail_group(
+        self, group: asyncio.Future[None] | None, error: BaseException, driver: sqlite3.Connection | None
+    ) -> None:
+        """End a shared transaction, no longer open to new requests, without keeping any of its
+        work, and fail its requests."""
+        try:
+            self._roll_back(driver or _driver_of(self._sqlite_connection(self._write_engine)))
+        finally:
+            if group is not None:
+                _fail(group, error)
+
+    def _roll_back(self, driver: sqlite3.Connection) -> None:
+        """Roll back whatever the hot path's connection has open; a connection that cannot is
+        replaced, which ends its transaction too."""
+        if not driver.in_transaction:
+            return
+        try:
+            driver.execute("ROLLBACK")
+        except sqlite3.Error:
+            held = self._held.pop(self._write_engine, None)
+            if held is not None:
+                held.invalidate()
 
     def _sqlite(self, engine: Engine, work: Callable[[Connection], T]) -> T:
         if engine is self._write_engine:
