@@ -101,6 +101,7 @@ async def lifespan(_app: ConnexionMiddleware, *, settings: Settings) -> AsyncIte
 YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
+@functools.cache  # once per process, however many apps it serves
 def spare_the_garbage_collector() -> None:
     """Keep Python's cyclic garbage collector from costing a tenth of the server's time.
 

@@ -88,6 +88,10 @@ class CheckedSchema:
             return bool(self.quick.is_valid(instance))
         except Exception:  # a value it cannot take in, such as a lone surrogate: ask jsonschema
             return False
+        except BaseException as error:  # a panic inside jsonschema-rs (pyo3's PanicException)
+            if type(error).__name__ != "PanicException":
+                raise
+            return False
 
     def validate(self, instance: Any) -> None:
         if not self.accepts_quickly(instance):
