@@ -55,8 +55,8 @@ def measure(target: str, *, seconds: float) -> dict[str, Any]:
         # The health floor and the pair workloads take turns, a slice of each per round, so that
         # a change in the machine's speed during the run weighs on all of them alike.
         health, contention, uncontended = (workloads.Result(name) for name in ("health", "contention", "uncontended"))
+        slice_seconds = seconds / ROUNDS
         for _ in range(ROUNDS):
-            slice_seconds = seconds / ROUNDS
             asyncio.run(
                 workloads.run_clients(
                     urls, result=health, clients=16, seconds=slice_seconds, loop=workloads.health_loop

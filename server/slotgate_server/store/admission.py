@@ -31,7 +31,7 @@ from slotgate_server import slots
 from slotgate_server.store import leases as lease_store
 from slotgate_server.store import limits as limit_store
 from slotgate_server.store import signals
-from slotgate_server.store.database import Database
+from slotgate_server.store.database import Database, driver_of
 from slotgate_server.store.records import LeaseRecord, LimitRecord
 
 Row = Mapping[str, Any]
@@ -86,7 +86,7 @@ class Take:
 def _query(conn: Connection, sql: str, parameters: Mapping[str, Any]) -> Sequence[Row]:
     """Run one statement in the connection's transaction; its rows as mappings."""
     if conn.dialect.name == "sqlite":
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = driver_of(conn).cursor()
         cursor.row_factory = sqlite3.Row
         rows: list[Row] = cursor.execute(sql, parameters).fetchall()
         return rows
@@ -316,8 +316,7 @@ def _sqlite_write_grant(
     conn: Connection, rows: Sequence[Row], parameters: Mapping[str, Any], *, record_lease: bool
 ) -> int | None:
     """Write the new states the judgement computed, and the lease with its links."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
+    driver = driver_of(conn)
     taken = [
         {"limit_id": row["id"], "occupied": row["new_occupied"], "at": row["new_at"]} for row in rows if row["active"]
     ]

@@ -74,10 +74,10 @@ class Database:
                 url, pool_size=POSTGRES_READS, max_overflow=0, isolation_level="AUTOCOMMIT"
             )
             # One turn per connection of the pool (`_take_turn`).
-            self._statement_turns = asyncio.Semaphore(POSTGRES_STATEMENTS)
+            self._hot_turns = asyncio.Semaphore(POSTGRES_STATEMENTS)
             self._column_names: dict[str, list[str]] = {}
             # Opened in the event loop that uses it (`open`); it connects more as the load asks.
-            self._statements = AsyncConnectionPool(
+            self._hot_pool = AsyncConnectionPool(
                 postgres_conninfo(url),
                 min_size=1,
                 max_size=POSTGRES_STATEMENTS,
@@ -116,7 +116,7 @@ class Database:
         try:
             return await self._run_statement(sql, parameters)
         finally:
-            self._statement_turns.release()
+            self._hot_turns.release()
 
     async def _take_turn(self) -> None:
         """Wait for one of the hot pool's connections to be free. The pool can wait too, but
@@ -124,14 +124,14 @@ class Database:
         health check's own work when requests outnumber connections; a semaphore's costs
         next to nothing. The wait is bounded, as the pool's is, so that requests are answered
         503 while PostgreSQL is away rather than queue."""
-        if not self._statement_turns.locked():
-            await self._statement_turns.acquire()
+        if not self._hot_turns.locked():
+            await self._hot_turns.acquire()
             return
         async with asyncio.timeout(POSTGRES_CONNECTION_WAIT_SECONDS):
-            await self._statement_turns.acquire()
+            await self._hot_turns.acquire()
 
     async def _run_statement(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
-        connection = await self._statements.getconn()
+        connection = await self._hot_pool.getconn()
         try:
             cursor = connection.cursor()
             try:
@@ -140,7 +140,7 @@ class Database:
                 if connection.broken:
                     # PostgreSQL restarted or went away: the idle connections are most likely
                     # broken too. Replace them now rather than fail a request on each.
-                    await self._statements.check()
+                    await self._hot_pool.check()
                 raise
             rows = await cursor.fetchall()
             # A statement's columns are the same at every run: named once, not from the
@@ -150,13 +150,13 @@ class Database:
                 names = self._column_names[sql] = [column.name for column in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in rows]
         finally:
-            await self._statements.putconn(connection)
+            await self._hot_pool.putconn(connection)
 
     async def open(self) -> None:
         """Connect the hot path's pool (PostgreSQL), so that the first request does not wait
         for a connection."""
-        if self._postgres is not None and self._statements.closed:
-            await self._statements.open()
+        if self._postgres is not None and self._hot_pool.closed:
+            await self._hot_pool.open()
 
     async def read(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(connection, ...)`, which only reads. On PostgreSQL each of its statements
@@ -183,7 +183,7 @@ class Database:
         that keeps its work; if that commit fails, every request of the group fails with it.
         """
         connection = self._sqlite_connection(self._write_engine)
-        driver = _driver_of(connection)
+        driver = driver_of(connection)
         group = self._join_commit_group(driver)
         try:
             driver.execute("SAVEPOINT hot")
@@ -201,9 +201,7 @@ class Database:
     def _join_commit_group(self, driver: sqlite3.Connection) -> asyncio.Future[None]:
         if self._commit_group is not None and not driver.in_transaction:
             # SQLite ended the group's transaction by itself: its work is gone.
-            lost = self._commit_group
-            self._commit_group = None
-            self._fail_group(lost, sqlite3.OperationalError("the shared transaction was rolled back"), driver)
+            self._fail_group(sqlite3.OperationalError("the shared transaction was rolled back"), driver)
         if self._commit_group is None:
             self._roll_back(driver)  # nothing should be left open; if it is, it belongs to no one
             driver.execute("BEGIN IMMEDIATE")
@@ -215,16 +213,17 @@ class Database:
     def _commit_now(self) -> None:
         """Commit the hot requests' shared transaction, if one is open, and tell them how it
         went; they are told whatever happens, so that none waits forever."""
-        group, self._commit_group = self._commit_group, None
+        group = self._commit_group
         if group is None:
             return
         try:
-            _driver_of(self._sqlite_connection(self._write_engine)).execute("COMMIT")
+            driver_of(self._sqlite_connection(self._write_engine)).execute("COMMIT")
         except BaseException as error:
-            self._fail_group(group, error, None)
+            self._fail_group(error)
             if not isinstance(error, Exception):
                 raise
         else:
+            self._commit_group = None
             group.set_result(None)
 
     def _undo_savepoint(self, driver: sqlite3.Connection, error: BaseException) -> None:
@@ -238,16 +237,14 @@ class Database:
                 return
             except sqlite3.Error:
                 pass
-        group, self._commit_group = self._commit_group, None
-        self._fail_group(group, error, driver)
+        self._fail_group(error, driver)
 
-    def _fail_group(
-        self, group: asyncio.Future[None] | None, error: BaseException, driver: sqlite3.Connection | None
-    ) -> None:
-        """End a shared transaction, no longer open to new requests, without keeping any of its
-        work, and fail its requests."""
+    def _fail_group(self, error: BaseException, driver: sqlite3.Connection | None = None) -> None:
+        """End the shared transaction without keeping any of its work, and fail its requests
+        (whatever else fails); the next request opens a new one."""
+        group, self._commit_group = self._commit_group, None
         try:
-            self._roll_back(driver or _driver_of(self._sqlite_connection(self._write_engine)))
+            self._roll_back(driver or driver_of(self._sqlite_connection(self._write_engine)))
         finally:
             if group is not None:
                 _fail(group, error)
@@ -280,7 +277,7 @@ class Database:
     async def ping(self) -> None:
         """Whether the database answers: one trivial statement, sent as the hot path sends its own."""
         if self._postgres is None:
-            _driver_of(self._sqlite_connection(self._read_engine)).execute("SELECT 1")
+            driver_of(self._sqlite_connection(self._read_engine)).execute("SELECT 1")
         else:
             await self.statement("SELECT 1", {})
 
@@ -295,7 +292,7 @@ class Database:
         if self._postgres is not None:
             await self._postgres.dispose()
             await self._postgres_statements.dispose()
-            await self._statements.close()
+            await self._hot_pool.close()
         else:
             self._write_engine.dispose()
             self._read_engine.dispose()
@@ -312,7 +309,9 @@ def _fail(group: asyncio.Future[None], error: BaseException) -> None:
     group.exception()
 
 
-def _driver_of(connection: Connection) -> Any:
+def driver_of(connection: Connection) -> Any:
+    """The SQLite (or psycopg) connection under a SQLAlchemy one, for statements sent to it
+    directly."""
     driver = connection.connection.driver_connection
     assert driver is not None
     return driver
@@ -347,10 +346,10 @@ def _sqlite_engine(url: str, *, begin: str) -> Engine:
             # A commit writes out every page it changed, whole; a hot request changes a few
             # rows on as many pages. Small pages make that write small (new databases only).
             "page_size=1024",
-            "journal_mode=WAL",
+            "journal_mode=WAL",  # readers never block the writer, nor it them
             # The WAL is copied back into the database once it holds this many pages, and each
             # copy waits for the disk twice. Rarer copies write the busy pages fewer times.
-            "wal_autocheckpoint=8192",  # readers never block the writer, nor it them
+            "wal_autocheckpoint=8192",
             "synchronous=NORMAL",  # durable across a crash of the process; WAL keeps it consistent
             "busy_timeout=30000",  # another process's writer is waited for, not reported
             "foreign_keys=ON",
