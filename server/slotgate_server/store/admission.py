@@ -216,9 +216,11 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
     # A request that does not fit as of the statement's snapshot is denied from the snapshot,
     # locking nothing: denials never queue behind the grants and releases of a busy limit.
     # Only one that fits takes the locks, in name order, and is decided again on the rows as
-    # they are once locked.
+    # they are once locked. A grant commits without waiting for the disk (`relaxed`), so that
+    # the locks are not held through the flush; it is answered only once on disk (`run_take`).
     return f"""
-    WITH named AS ({_named(name_count)}
+    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)
+    ), named AS ({_named(name_count)}
     ), seen AS ({_judgement(sql, "named")}
     ), locked AS (
         {_named(name_count)} AND ({_all_grantable("seen", require_decay=require_decay)})
@@ -230,7 +232,8 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
         FROM judged, verdict
         WHERE limits.id = judged.id AND verdict.granted AND judged.active
     ){lease_ctes}
-    SELECT judged.*, {_expired_holders("judged")}, verdict.granted, {token} AS fencing_token FROM judged, verdict
+    SELECT judged.*, {_expired_holders("judged")}, verdict.granted, {token} AS fencing_token
+    FROM judged, verdict, relaxed
     UNION ALL
     SELECT seen.*, {_expired_holders("seen")}, false, NULL FROM seen WHERE NOT EXISTS (SELECT FROM locked)"""
 
@@ -253,11 +256,15 @@ def take(conn: Connection, request: TakeRequest) -> Take:
 
 async def run_take(db: Database, request: TakeRequest) -> Take:
     """`take`, as the server runs it, straight to the driver: on PostgreSQL its one statement
-    (`Database.statement`), on SQLite its transaction (`Database.write_on_driver`)."""
+    (`Database.statement`), on SQLite its transaction (`Database.write_on_driver`). Either
+    returns a grant only once it is on disk."""
     if db.is_sqlite:
         return await db.write_on_driver(take, request)
     sql, parameters = _take_statement("postgresql", request)
-    return _taken_in_one_statement(await db.statement(_driver_sql(sql), parameters))
+    taken = _taken_in_one_statement(await db.statement(_driver_sql(sql), parameters))
+    if taken.granted:
+        await db.wait_for_disk()
+    return taken
 
 
 def _take_statement(dialect: str, request: TakeRequest) -> tuple[str, dict[str, Any]]:
@@ -360,8 +367,9 @@ _POSTGRES_GIVE_BACK = _give_back(
 # A release commits without waiting for its WAL to reach the disk (`relaxed`): the limit's row
 # stays locked that much less, and the caller waits that much less. No grant can outlive a
 # release lost in a crash of PostgreSQL: a grant that took the freed slots committed after the
-# release and waited for its own flush, which writes out the release's first. What a crash can
-# lose is the release alone; the lease then stays open until it expires, like any lost holder's.
+# release, and is answered only once the log is on disk through its commit, which writes out
+# the release's first. What a crash can lose is the release alone; the lease then stays open
+# until it expires, like any lost holder's.
 _POSTGRES_RELEASE = f"""
     WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)
     ), ended AS ({_CLAIM}

@@ -40,6 +40,11 @@ POSTGRES_TRANSACTIONS = 4
 # away) for a new one, before the request is answered 503.
 POSTGRES_CONNECTION_WAIT_SECONDS = 1.0
 
+# A transaction that writes to the log (a message for logical decoding, which nothing here
+# reads) and commits synchronously: PostgreSQL answers it once the log is on disk through its
+# commit. A transaction that only took an id would commit without waiting.
+FLUSH_ON_COMMIT = "SELECT pg_logical_emit_message(true, 'slotgate', 'flush')::text AS flushed_through"
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -73,18 +78,23 @@ class Database:
             self._postgres_statements = create_async_engine(
                 url, pool_size=POSTGRES_READS, max_overflow=0, isolation_level="AUTOCOMMIT"
             )
-            # One turn per connection of the pool (`_take_turn`).
+            # One turn per connection of the pool (`_take_turn`); the pool's one more connection
+            # is the flusher's (`wait_for_disk`), which takes no turn.
             self._hot_turns = asyncio.Semaphore(POSTGRES_STATEMENTS)
             self._column_names: dict[str, list[str]] = {}
             # Opened in the event loop that uses it (`open`); it connects more as the load asks.
             self._hot_pool = AsyncConnectionPool(
                 postgres_conninfo(url),
                 min_size=1,
-                max_size=POSTGRES_STATEMENTS,
+                max_size=POSTGRES_STATEMENTS + 1,
                 kwargs={"autocommit": True},
                 timeout=POSTGRES_CONNECTION_WAIT_SECONDS,
                 open=False,
             )
+            # Requests waiting for the commits they saw to reach the disk, and the task that
+            # writes them out (`wait_for_disk`).
+            self._awaiting_disk: list[asyncio.Future[None]] = []
+            self._flusher: asyncio.Task[None] | None = None
 
     async def write(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(connection, ...)` in one write transaction: committed when it returns,
@@ -151,6 +161,47 @@ class Database:
             return [dict(zip(names, row, strict=True)) for row in rows]
         finally:
             await self._hot_pool.putconn(connection)
+
+    async def wait_for_disk(self) -> None:
+        """PostgreSQL only: return once every commit that completed before the call is on disk.
+
+        A statement that commits without waiting for the disk (`synchronous_commit = off`)
+        keeps its row locks only while it runs; the busy limit's next caller does not wait for
+        the flush of this one. Its caller then waits here, and is answered only once its work
+        would survive a crash of PostgreSQL. One flusher serves every waiter: it commits a
+        transaction of its own, synchronously, and PostgreSQL writes the log out to the end of
+        that commit, through every commit before it. The waiters that arrive while it runs
+        are served by its next round (group flush).
+        """
+        assert self._postgres is not None, "SQLite's commits are on disk when they return"
+        waiter = asyncio.get_running_loop().create_future()
+        self._awaiting_disk.append(waiter)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_while_awaited())
+        # Shielded: the flusher tells every waiter of its round, whoever is cancelled.
+        await asyncio.shield(waiter)
+
+    async def _flush_while_awaited(self) -> None:
+        in_flight: list[asyncio.Future[None]] = []
+        try:
+            while self._awaiting_disk:
+                # Every waiter of this round saw its commit complete before the flush starts.
+                in_flight, self._awaiting_disk = self._awaiting_disk, []
+                try:
+                    await self._run_statement(FLUSH_ON_COMMIT, {})
+                except Exception as error:
+                    for waiter in in_flight:
+                        _fail(waiter, error)
+                else:
+                    for waiter in in_flight:
+                        waiter.set_result(None)
+                in_flight = []
+        finally:
+            # Only a shutdown cancels the flusher; no waiter is left waiting.
+            self._flusher = None
+            for waiter in in_flight + self._awaiting_disk:
+                waiter.cancel()
+            self._awaiting_disk = []
 
     async def open(self) -> None:
         """Connect the hot path's pool (PostgreSQL), so that the first request does not wait
@@ -292,6 +343,8 @@ class Database:
         if self._postgres is not None:
             await self._postgres.dispose()
             await self._postgres_statements.dispose()
+            if self._flusher is not None:
+                self._flusher.cancel()
             await self._hot_pool.close()
         else:
             self._write_engine.dispose()

@@ -1,0 +1,153 @@
+"""On PostgreSQL a grant commits without waiting for the disk, so that a busy limit's row is
+not locked through the flush, and is answered only once the log is on disk through its
+commit: a crash of PostgreSQL cannot forget a holder who was told they hold a slot. The
+requests waiting for the disk at once share a flush."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from slotgate_server.errors import is_store_outage
+from slotgate_server.settings import normalise_database_url
+from slotgate_server.store import admission
+from slotgate_server.store.database import FLUSH_ON_COMMIT, Database, postgres_conninfo
+from tests.support.live_server import free_port, fresh_database
+
+Scenario = Callable[["_Watched"], Awaitable[None]]
+
+
+class _Watched(Database):
+    """The store's database, noting where the log ended after each hot statement returned
+    (so, after its commit), each time a caller waited for the disk, and each flush."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.commit_ends: list[str] = []
+        self.waits_for_disk = 0
+        self.flushes = 0
+
+    async def _run_statement(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        self.flushes += sql == FLUSH_ON_COMMIT
+        return await super()._run_statement(sql, parameters)
+
+    async def statement(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        rows = await super().statement(sql, parameters)
+        self.commit_ends.append(await _log_position(self.url, "pg_current_wal_insert_lsn()"))
+        return rows
+
+    async def wait_for_disk(self) -> None:
+        self.waits_for_disk += 1
+        await super().wait_for_disk()
+
+
+async def _log_position(url: str, position: str) -> str:
+    async with await psycopg.AsyncConnection.connect(postgres_conninfo(url), autocommit=True) as conn:
+        row = await (await conn.execute(f"SELECT {position}::text")).fetchone()
+        assert row is not None
+        return str(row[0])
+
+
+async def _on_disk_through(url: str, position: str) -> bool:
+    async with await psycopg.AsyncConnection.connect(postgres_conninfo(url), autocommit=True) as conn:
+        row = await (await conn.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [position])).fetchone()
+        assert row is not None
+        return bool(row[0])
+
+
+@pytest.fixture
+def on_postgres(tmp_path: Path) -> Callable[[Scenario], None]:
+    """Runs a scenario in an event loop of its own, on a migrated PostgreSQL database with one
+    limit of one slot, `only`."""
+
+    def run(scenario: Scenario) -> None:
+        async def main(url: str) -> None:
+            db = _Watched(normalise_database_url(url))
+            await db.migrate()
+            await db.open()
+            try:
+                await db.statement(
+                    "INSERT INTO limits (id, name, slot_limit, slot_decay_per_second, active, occupied,"
+                    " occupied_at, denied_slots, created, updated)"
+                    " VALUES ('only', 'only', 1, 0, true, 0, 0, 0, 0, 0) RETURNING id",
+                    {},
+                )
+                await scenario(db)
+            finally:
+                await db.dispose()
+
+        with fresh_database("postgres", tmp_path) as url:
+            asyncio.run(main(url))
+
+    return run
+
+
+def _acquire() -> admission.TakeRequest:
+    lease = admission.NewLease(id=str(uuid.uuid4()), names=["only"], holder="h", duration=60.0)
+    now = time.time()
+    return admission.TakeRequest(names=["only"], requested=1, now=now, arrived_at=now, lease=lease, require_decay=False)
+
+
+def test_a_grant_is_answered_once_on_disk_and_a_denial_waits_for_nothing(
+    on_postgres: Callable[[Scenario], None],
+) -> None:
+    async def scenario(db: _Watched) -> None:
+        granted = await admission.run_take(db, _acquire())
+        assert granted.granted
+        assert db.waits_for_disk == 1
+        # The log is on disk at least as far as it reached once the grant had committed.
+        assert await _on_disk_through(db.url, db.commit_ends[-1])
+
+        denied = await admission.run_take(db, _acquire())  # the one slot is taken
+        assert not denied.granted
+        assert db.waits_for_disk == 1
+
+    on_postgres(scenario)
+
+
+def test_the_callers_waiting_at_once_share_a_flush_and_each_gets_the_disk(
+    on_postgres: Callable[[Scenario], None],
+) -> None:
+    async def scenario(db: _Watched) -> None:
+        relaxed_ends = []
+        for _ in range(3):
+            await db.statement("SELECT set_config('synchronous_commit', 'off', true), pg_current_xact_id()", {})
+            relaxed_ends.append(db.commit_ends[-1])
+        await asyncio.gather(*(db.wait_for_disk() for _ in range(20)))
+        assert await _on_disk_through(db.url, max(relaxed_ends, key=_lsn_order))
+        # Twenty waiters, arriving in one turn of the event loop, took one flush between them.
+        assert db.flushes == 1
+
+    on_postgres(scenario)
+
+
+def test_when_the_flush_fails_every_waiter_is_told(tmp_path: Path) -> None:
+    """With PostgreSQL away, the waiters fail as in an outage (503), none waits forever, and
+    the next caller is served by a new flush."""
+
+    async def scenario() -> None:
+        db = Database(normalise_database_url(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"))
+        try:
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(*(db.wait_for_disk() for _ in range(5)), return_exceptions=True), timeout=30
+            )
+            assert len(outcomes) == 5
+            assert all(isinstance(outcome, Exception) and is_store_outage(outcome) for outcome in outcomes), outcomes
+            again = await asyncio.wait_for(asyncio.gather(db.wait_for_disk(), return_exceptions=True), timeout=30)
+            assert isinstance(again[0], Exception) and is_store_outage(again[0])
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def _lsn_order(position: str) -> tuple[int, int]:
+    high, low = position.split("/")
+    return int(high, 16), int(low, 16)
