@@ -18,7 +18,7 @@ import pytest
 from slotgate_server.errors import is_store_outage
 from slotgate_server.settings import normalise_database_url
 from slotgate_server.store import admission
-from slotgate_server.store.database import FLUSH_ON_COMMIT, Database, postgres_conninfo
+from slotgate_server.store.database import Database, postgres_conninfo
 from tests.support.live_server import free_port, fresh_database
 
 Scenario = Callable[["_Watched"], Awaitable[None]]
@@ -34,18 +34,18 @@ class _Watched(Database):
         self.waits_for_disk = 0
         self.flushes = 0
 
-    async def _run_statement(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
-        self.flushes += sql == FLUSH_ON_COMMIT
-        return await super()._run_statement(sql, parameters)
+    async def _connect_flusher(self) -> psycopg.AsyncConnection[Any]:
+        self.flushes += 1  # once at the start of every round
+        return await super()._connect_flusher()
 
     async def statement(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows = await super().statement(sql, parameters)
         self.commit_ends.append(await _log_position(self.url, "pg_current_wal_insert_lsn()"))
         return rows
 
-    async def wait_for_disk(self) -> None:
+    async def wait_for_disk(self, *, sent_at: float) -> None:
         self.waits_for_disk += 1
-        await super().wait_for_disk()
+        await super().wait_for_disk(sent_at=sent_at)
 
 
 async def _log_position(url: str, position: str) -> str:
@@ -116,14 +116,36 @@ def test_the_callers_waiting_at_once_share_a_flush_and_each_gets_the_disk(
     on_postgres: Callable[[Scenario], None],
 ) -> None:
     async def scenario(db: _Watched) -> None:
+        sent_at = time.monotonic()
         relaxed_ends = []
         for _ in range(3):
             await db.statement("SELECT set_config('synchronous_commit', 'off', true), pg_current_xact_id()", {})
             relaxed_ends.append(db.commit_ends[-1])
-        await asyncio.gather(*(db.wait_for_disk() for _ in range(20)))
+        flushes_before = db.flushes
+        await asyncio.gather(*(db.wait_for_disk(sent_at=sent_at) for _ in range(20)))
         assert await _on_disk_through(db.url, max(relaxed_ends, key=_lsn_order))
         # Twenty waiters, arriving in one turn of the event loop, took one flush between them.
-        assert db.flushes == 1
+        assert db.flushes - flushes_before == 1
+
+    on_postgres(scenario)
+
+
+def test_only_statements_sent_after_the_flushers_connection_are_vouched_for(
+    on_postgres: Callable[[Scenario], None],
+) -> None:
+    """A restart of PostgreSQL loses what was not yet on disk, and ends every connection: a
+    flush on a connection made after a statement was sent cannot tell whether that
+    statement's work survived, so its caller is answered as in an outage (503)."""
+
+    async def scenario(db: _Watched) -> None:
+        sent_before_the_loss = time.monotonic()
+        flusher = await db._connect_flusher()
+        await db.statement("SELECT true AS ended FROM pg_terminate_backend(%(pid)s)", {"pid": flusher.info.backend_pid})
+        for attempt in ("on the ended connection", "on a new one"):
+            with pytest.raises(Exception) as refused:
+                await db.wait_for_disk(sent_at=sent_before_the_loss)
+            assert is_store_outage(refused.value), (attempt, repr(refused.value))
+        await db.wait_for_disk(sent_at=time.monotonic())  # sent after the new connection
 
     on_postgres(scenario)
 
@@ -136,11 +158,14 @@ def test_when_the_flush_fails_every_waiter_is_told(tmp_path: Path) -> None:
         db = Database(normalise_database_url(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"))
         try:
             outcomes = await asyncio.wait_for(
-                asyncio.gather(*(db.wait_for_disk() for _ in range(5)), return_exceptions=True), timeout=30
+                asyncio.gather(*(db.wait_for_disk(sent_at=time.monotonic()) for _ in range(5)), return_exceptions=True),
+                timeout=30,
             )
             assert len(outcomes) == 5
             assert all(isinstance(outcome, Exception) and is_store_outage(outcome) for outcome in outcomes), outcomes
-            again = await asyncio.wait_for(asyncio.gather(db.wait_for_disk(), return_exceptions=True), timeout=30)
+            again = await asyncio.wait_for(
+                asyncio.gather(db.wait_for_disk(sent_at=time.monotonic()), return_exceptions=True), timeout=30
+            )
             assert isinstance(again[0], Exception) and is_store_outage(again[0])
         finally:
             await db.dispose()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -261,9 +262,10 @@ async def run_take(db: Database, request: TakeRequest) -> Take:
     if db.is_sqlite:
         return await db.write_on_driver(take, request)
     sql, parameters = _take_statement("postgresql", request)
+    sent_at = time.monotonic()
     taken = _taken_in_one_statement(await db.statement(_driver_sql(sql), parameters))
     if taken.granted:
-        await db.wait_for_disk()
+        await db.wait_for_disk(sent_at=sent_at)
     return taken
 
 

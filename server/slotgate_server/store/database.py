@@ -13,8 +13,10 @@ costs more of the server's time than the rest of an acquire's own work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -41,9 +43,17 @@ POSTGRES_TRANSACTIONS = 4
 POSTGRES_CONNECTION_WAIT_SECONDS = 1.0
 
 # A transaction that writes to the log (a message for logical decoding, which nothing here
-# reads) and commits synchronously: PostgreSQL answers it once the log is on disk through its
-# commit. A transaction that only took an id would commit without waiting.
-FLUSH_ON_COMMIT = "SELECT pg_logical_emit_message(true, 'slotgate', 'flush')::text AS flushed_through"
+# reads) and commits synchronously, whatever the role's or database's default: PostgreSQL
+# answers it once the log is on disk through its commit. A transaction that only took an id
+# would commit without waiting.
+FLUSH_ON_COMMIT = (
+    "SELECT set_config('synchronous_commit', CASE current_setting('synchronous_commit')"
+    " WHEN 'off' THEN 'on' ELSE current_setting('synchronous_commit') END, true),"
+    " pg_logical_emit_message(true, 'slotgate', 'flush')"
+)
+# How long a flush may take before the grants waiting for it are answered 503: a flush takes
+# milliseconds unless the disk or a synchronous standby stalls.
+POSTGRES_FLUSH_WAIT_SECONDS = 5.0
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -78,23 +88,25 @@ class Database:
             self._postgres_statements = create_async_engine(
                 url, pool_size=POSTGRES_READS, max_overflow=0, isolation_level="AUTOCOMMIT"
             )
-            # One turn per connection of the pool (`_take_turn`); the pool's one more connection
-            # is the flusher's (`wait_for_disk`), which takes no turn.
+            # One turn per connection of the pool (`_take_turn`).
             self._hot_turns = asyncio.Semaphore(POSTGRES_STATEMENTS)
             self._column_names: dict[str, list[str]] = {}
             # Opened in the event loop that uses it (`open`); it connects more as the load asks.
             self._hot_pool = AsyncConnectionPool(
                 postgres_conninfo(url),
                 min_size=1,
-                max_size=POSTGRES_STATEMENTS + 1,
+                max_size=POSTGRES_STATEMENTS,
                 kwargs={"autocommit": True},
                 timeout=POSTGRES_CONNECTION_WAIT_SECONDS,
                 open=False,
             )
-            # Requests waiting for the commits they saw to reach the disk, and the task that
-            # writes them out (`wait_for_disk`).
-            self._awaiting_disk: list[asyncio.Future[None]] = []
+            # Requests waiting for their commits to reach the disk, each with the moment its
+            # statement was sent; the task that writes them out, and its connection with the
+            # moment it connected (`wait_for_disk`).
+            self._awaiting_disk: list[tuple[asyncio.Future[None], float]] = []
             self._flusher: asyncio.Task[None] | None = None
+            self._flush_connection: psycopg.AsyncConnection[Any] | None = None
+            self._flush_connected_at = 0.0
 
     async def write(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(connection, ...)` in one write transaction: committed when it returns,
@@ -162,8 +174,10 @@ class Database:
         finally:
             await self._hot_pool.putconn(connection)
 
-    async def wait_for_disk(self) -> None:
-        """PostgreSQL only: return once every commit that completed before the call is on disk.
+    async def wait_for_disk(self, *, sent_at: float) -> None:
+        """PostgreSQL only: return once the commit of a statement sent at `sent_at` (by
+        `time.monotonic()`) and already completed is on disk; raise an outage error (503) if
+        that cannot be made sure of.
 
         A statement that commits without waiting for the disk (`synchronous_commit = off`)
         keeps its row locks only while it runs; the busy limit's next caller does not wait for
@@ -172,42 +186,70 @@ class Database:
         transaction of its own, synchronously, and PostgreSQL writes the log out to the end of
         that commit, through every commit before it. The waiters that arrive while it runs
         are served by its next round (group flush).
+
+        A crash of PostgreSQL between the commit and the flush would lose the commit, and a
+        flush after the restart would not bring it back. A crash ends every connection, so the
+        flusher's connection vouches only for the statements sent after it connected: those
+        sent before are answered 503, their work lost or not.
         """
         assert self._postgres is not None, "SQLite's commits are on disk when they return"
         waiter = asyncio.get_running_loop().create_future()
-        self._awaiting_disk.append(waiter)
+        self._awaiting_disk.append((waiter, sent_at))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_while_awaited())
         # Shielded: the flusher tells every waiter of its round, whoever is cancelled.
         await asyncio.shield(waiter)
 
     async def _flush_while_awaited(self) -> None:
-        in_flight: list[asyncio.Future[None]] = []
+        in_flight: list[tuple[asyncio.Future[None], float]] = []
         try:
             while self._awaiting_disk:
                 # Every waiter of this round saw its commit complete before the flush starts.
                 in_flight, self._awaiting_disk = self._awaiting_disk, []
                 try:
-                    await self._run_statement(FLUSH_ON_COMMIT, {})
+                    async with asyncio.timeout(POSTGRES_FLUSH_WAIT_SECONDS):
+                        connection = await self._connect_flusher()
+                        await connection.execute(FLUSH_ON_COMMIT)
                 except Exception as error:
-                    for waiter in in_flight:
+                    await self._drop_flusher_connection()
+                    for waiter, _ in in_flight:
                         _fail(waiter, error)
-                else:
-                    for waiter in in_flight:
+                    continue
+                for waiter, sent_at in in_flight:
+                    if sent_at <= self._flush_connected_at:
+                        _fail(waiter, _UNPROVEN)
+                    elif not waiter.done():
                         waiter.set_result(None)
-                in_flight = []
         finally:
-            # Only a shutdown cancels the flusher; no waiter is left waiting.
             self._flusher = None
-            for waiter in in_flight + self._awaiting_disk:
-                waiter.cancel()
-            self._awaiting_disk = []
+            # Only a shutdown cancels the flusher; the waiters of its round are told (503).
+            for waiter, _ in in_flight:
+                _fail(waiter, _SHUTTING_DOWN)
+
+    async def _connect_flusher(self) -> psycopg.AsyncConnection[Any]:
+        if self._flush_connection is None or self._flush_connection.broken:
+            await self._drop_flusher_connection()
+            self._flush_connection = await psycopg.AsyncConnection.connect(
+                postgres_conninfo(self.url), autocommit=True, connect_timeout=int(POSTGRES_FLUSH_WAIT_SECONDS)
+            )
+            # Once connected: its backend is known to have lived from now on.
+            self._flush_connected_at = time.monotonic()
+        return self._flush_connection
+
+    async def _drop_flusher_connection(self) -> None:
+        connection, self._flush_connection = self._flush_connection, None
+        if connection is not None:
+            with contextlib.suppress(psycopg.Error):
+                await connection.close()
 
     async def open(self) -> None:
         """Connect the hot path's pool (PostgreSQL), so that the first request does not wait
         for a connection."""
         if self._postgres is not None and self._hot_pool.closed:
             await self._hot_pool.open()
+            # Before any statement is sent, so that the flusher can vouch for every one.
+            with contextlib.suppress(psycopg.OperationalError):
+                await self._connect_flusher()
 
     async def read(self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(connection, ...)`, which only reads. On PostgreSQL each of its statements
@@ -345,6 +387,11 @@ class Database:
             await self._postgres_statements.dispose()
             if self._flusher is not None:
                 self._flusher.cancel()
+                self._flusher = None
+            for waiter, _ in self._awaiting_disk:
+                _fail(waiter, _SHUTTING_DOWN)
+            self._awaiting_disk = []
+            await self._drop_flusher_connection()
             await self._hot_pool.close()
         else:
             self._write_engine.dispose()
@@ -356,7 +403,15 @@ def postgres_conninfo(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+_UNPROVEN = psycopg.OperationalError(
+    "PostgreSQL's connection for flushes was made after the statement was sent: a restart may have lost its work"
+)
+_SHUTTING_DOWN = psycopg.OperationalError("the server shut down before the work was known to be on disk")
+
+
 def _fail(group: asyncio.Future[None], error: BaseException) -> None:
+    if group.done():
+        return
     group.set_exception(error)
     # Marked as seen: every request of the group may have been cancelled meanwhile.
     group.exception()
