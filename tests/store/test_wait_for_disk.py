@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ class _Watched(Database):
 
     async def statement(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows = await super().statement(sql, parameters)
-        self.commit_ends.append(await _log_position(self.url, "pg_current_wal_insert_lsn()"))
+        self.commit_ends.append(await _log_end(self.url))
         return rows
 
     async def wait_for_disk(self, *, sent_at: float) -> None:
@@ -48,18 +48,20 @@ class _Watched(Database):
         await super().wait_for_disk(sent_at=sent_at)
 
 
-async def _log_position(url: str, position: str) -> str:
+async def _ask(url: str, sql: str, parameters: Sequence[Any] = ()) -> Any:
+    """The one value `sql` selects, asked on a connection of its own."""
     async with await psycopg.AsyncConnection.connect(postgres_conninfo(url), autocommit=True) as conn:
-        row = await (await conn.execute(f"SELECT {position}::text")).fetchone()
+        row = await (await conn.execute(sql, parameters)).fetchone()
         assert row is not None
-        return str(row[0])
+        return row[0]
+
+
+async def _log_end(url: str) -> str:
+    return str(await _ask(url, "SELECT pg_current_wal_insert_lsn()::text"))
 
 
 async def _on_disk_through(url: str, position: str) -> bool:
-    async with await psycopg.AsyncConnection.connect(postgres_conninfo(url), autocommit=True) as conn:
-        row = await (await conn.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [position])).fetchone()
-        assert row is not None
-        return bool(row[0])
+    return bool(await _ask(url, "SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [position]))
 
 
 @pytest.fixture

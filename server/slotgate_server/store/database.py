@@ -217,14 +217,14 @@ class Database:
                     continue
                 for waiter, sent_at in in_flight:
                     if sent_at <= self._flush_connected_at:
-                        _fail(waiter, _UNPROVEN)
+                        _fail(waiter, _unproven())
                     elif not waiter.done():
                         waiter.set_result(None)
         finally:
             self._flusher = None
             # Only a shutdown cancels the flusher; the waiters of its round are told (503).
             for waiter, _ in in_flight:
-                _fail(waiter, _SHUTTING_DOWN)
+                _fail(waiter, _shutting_down())
 
     async def _connect_flusher(self) -> psycopg.AsyncConnection[Any]:
         if self._flush_connection is None or self._flush_connection.broken:
@@ -389,7 +389,7 @@ class Database:
                 self._flusher.cancel()
                 self._flusher = None
             for waiter, _ in self._awaiting_disk:
-                _fail(waiter, _SHUTTING_DOWN)
+                _fail(waiter, _shutting_down())
             self._awaiting_disk = []
             await self._drop_flusher_connection()
             await self._hot_pool.close()
@@ -403,10 +403,15 @@ def postgres_conninfo(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-_UNPROVEN = psycopg.OperationalError(
-    "PostgreSQL's connection for flushes was made after the statement was sent: a restart may have lost its work"
-)
-_SHUTTING_DOWN = psycopg.OperationalError("the server shut down before the work was known to be on disk")
+# Made anew for each failure: an exception raised again keeps growing its traceback.
+def _unproven() -> psycopg.OperationalError:
+    return psycopg.OperationalError(
+        "PostgreSQL's connection for flushes was made after the statement was sent: a restart may have lost its work"
+    )
+
+
+def _shutting_down() -> psycopg.OperationalError:
+    return psycopg.OperationalError("the server shut down before the work was known to be on disk")
 
 
 def _fail(group: asyncio.Future[None], error: BaseException) -> None:
