@@ -129,17 +129,22 @@ class _Renewals:
         self._held: dict[str, _Held] = {}
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        # When the thread looks at the held leases next, unless woken sooner. A lease due no
+        # sooner needs no wake-up: a block then costs the thread nothing.
+        self._next_look = float("-inf")
 
     def add(self, lease: Lease) -> None:
         now = time.monotonic()
         with self._changed:
-            self._held[lease.id] = _Held(
+            held = self._held[lease.id] = _Held(
                 lease, due=now + _protocol.renew_after(lease), expires=now + lease.lease_duration
             )
             if self._thread is None or not self._thread.is_alive():
+                self._next_look = float("-inf")
                 self._thread = threading.Thread(target=self._run, name="slotgate-renewals", daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            elif held.due < self._next_look:
+                self._changed.notify()
 
     def remove(self, lease: Lease) -> None:
         with self._changed:
@@ -151,9 +156,10 @@ class _Renewals:
                 now = time.monotonic()
                 due = [held for held in self._held.values() if held.due <= now]
                 if not due:
-                    next_due = min((held.due for held in self._held.values()), default=now + 60)
-                    self._changed.wait(timeout=next_due - now)
+                    self._next_look = min((held.due for held in self._held.values()), default=now + 60)
+                    self._changed.wait(timeout=self._next_look - now)
                     continue
+                self._next_look = float("-inf")  # it looks again once these are renewed
             for held in due:
                 self._renew(held)
 

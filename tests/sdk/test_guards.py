@@ -206,6 +206,18 @@ def test_renewal_keeps_a_block_alive_past_its_lease_duration(api: SlotgateClient
     assert occupied(api, name) == 0
 
 
+def test_a_short_lease_taken_while_a_long_one_is_held_is_renewed_in_time(
+    api: SlotgateClient, make_limit: MakeLimit
+) -> None:
+    """The renewals wait for the long lease's turn; a lease due sooner wakes them."""
+    long_held, short_held = make_limit(limit=1), make_limit(limit=1)
+    with concurrency(long_held, lease_duration=300), concurrency(short_held, lease_duration=0.6) as lease:
+        time.sleep(2.0)
+        assert lease is not None and lease.held
+        assert occupied(api, short_held) == 1
+    assert occupied(api, short_held) == 0
+
+
 def test_a_revoked_lease_is_reported_lost(
     api: SlotgateClient, make_limit: MakeLimit, caplog: pytest.LogCaptureFixture
 ) -> None:
