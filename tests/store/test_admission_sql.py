@@ -214,29 +214,21 @@ def test_sql_release_agrees_with_slots(
 
 
 @pytest.mark.parametrize("engine", ["postgres"], indirect=True)
-@pytest.mark.parametrize(
-    ("role_default", "commit_waits_for_disk", "expected_grant_commit"),
-    [("on", False, "off"), ("on", True, "on"), ("off", True, "on"), ("remote_apply", True, "remote_apply")],
-)
-def test_how_a_grant_and_a_release_commit(
-    conn: Connection, role_default: str, commit_waits_for_disk: bool, expected_grant_commit: str
-) -> None:
-    """Under load a grant commits without waiting for the disk, so that a busy limit's row is
-    not locked through the flush; the server answers it once on disk all the same
-    (tests/store/test_wait_for_disk.py). Told to wait, it waits, however the database is set.
-    A release never waits: any grant of its slots writes it out with its own."""
+def test_a_grant_and_a_release_commit_without_waiting_for_the_disk(conn: Connection) -> None:
+    """Neither keeps a busy limit's row locked through the flush. The server answers a grant
+    only once it is on disk (tests/store/test_wait_for_disk.py); a release not even then: any
+    grant of its slots writes it out with its own."""
     with conn.begin() as transaction:
-        conn.execute(text("SELECT set_config('synchronous_commit', :mode, true)"), {"mode": role_default})
         (name,) = _insert_limits(conn, [LimitSpec(limit=5, rate=0.0, occupied=0.0, at=EPOCH, active=True)])
         lease = admission.NewLease(id=str(uuid.uuid4()), names=[name], holder="h", duration=60.0)
         request = admission.TakeRequest(
             names=[name], requested=1, now=EPOCH, arrived_at=EPOCH, lease=lease, require_decay=False
         )
-        taken = admission.take(conn, request, commit_waits_for_disk=commit_waits_for_disk)
+        taken = admission.take(conn, request)
         grant_commit = conn.execute(text("SHOW synchronous_commit")).scalar_one()
         ended = admission.release(conn, lease_id=lease.id, now=EPOCH + 1)
         release_commit = conn.execute(text("SHOW synchronous_commit")).scalar_one()
         transaction.rollback()
 
     assert taken.granted and ended is not None
-    assert (grant_commit, release_commit) == (expected_grant_commit, "off")
+    assert (grant_commit, release_commit) == ("off", "off")

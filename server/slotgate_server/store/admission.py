@@ -192,13 +192,6 @@ _INSERT_LINKS = "INSERT INTO lease_limits (lease_token, limit_id, slots) {source
 _LEASE_VALUES = ":lease_id, {names}, :requested, :holder, :duration, :now, :expires_at"
 
 
-# `synchronous_commit` for the take's transaction: off, or, when its commit is to wait for the
-# disk, the database's own setting unless that is off too.
-_COMMIT_MODE = """CASE WHEN NOT :commit_waits_for_disk THEN 'off'
-    WHEN current_setting('synchronous_commit') = 'off' THEN 'on'
-    ELSE current_setting('synchronous_commit') END"""
-
-
 @functools.cache
 def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_decay: bool) -> str:
     """PostgreSQL: the whole take in one statement. SQLite: the judgement, after which the
@@ -224,11 +217,10 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
     # A request that does not fit as of the statement's snapshot is denied from the snapshot,
     # locking nothing: denials never queue behind the grants and releases of a busy limit.
     # Only one that fits takes the locks, in name order, and is decided again on the rows as
-    # they are once locked. Unless told to wait for the disk, a grant commits without waiting
-    # (`commit_mode`), so that the locks are not held through the flush; it is answered only
-    # once on disk all the same (`run_take`).
+    # they are once locked. A grant commits without waiting for the disk (`relaxed`), so that
+    # the locks are not held through the flush; it is answered only once on disk (`run_take`).
     return f"""
-    WITH commit_mode AS (SELECT set_config('synchronous_commit', {_COMMIT_MODE}, true)
+    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)
     ), named AS ({_named(name_count)}
     ), seen AS ({_judgement(sql, "named")}
     ), locked AS (
@@ -242,17 +234,16 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
         WHERE limits.id = judged.id AND verdict.granted AND judged.active
     ){lease_ctes}
     SELECT judged.*, {_expired_holders("judged")}, verdict.granted, {token} AS fencing_token
-    FROM judged, verdict, commit_mode
+    FROM judged, verdict, relaxed
     UNION ALL
     SELECT seen.*, {_expired_holders("seen")}, false, NULL FROM seen WHERE NOT EXISTS (SELECT FROM locked)"""
 
 
-def take(conn: Connection, request: TakeRequest, *, commit_waits_for_disk: bool = False) -> Take:
+def take(conn: Connection, request: TakeRequest) -> Take:
     """Take the requested slots on every named limit, all or nothing, and record the request's
-    lease with them; or take nothing and say why not. On PostgreSQL the transaction's commit
-    waits for the disk only if `commit_waits_for_disk`."""
+    lease with them; or take nothing and say why not."""
     dialect = conn.dialect.name
-    sql, parameters = _take_statement(dialect, request, commit_waits_for_disk=commit_waits_for_disk)
+    sql, parameters = _take_statement(dialect, request)
     rows = _query(conn, sql, parameters)
     if dialect == "postgresql":
         return _taken_in_one_statement(rows)
@@ -267,25 +258,18 @@ def take(conn: Connection, request: TakeRequest, *, commit_waits_for_disk: bool 
 async def run_take(db: Database, request: TakeRequest) -> Take:
     """`take`, as the server runs it, straight to the driver: on PostgreSQL its one statement
     (`Database.statement`), on SQLite its transaction (`Database.write_on_driver`). Either
-    returns a grant only once it is on disk.
-
-    On PostgreSQL a take sent while the hot path is otherwise idle commits synchronously: one
-    round trip, with no one here to hold up while the limit's row stays locked through the
-    flush. Under load it commits relaxed and waits for the shared flush (`Database.wait_for_disk`)."""
+    returns a grant only once it is on disk."""
     if db.is_sqlite:
         return await db.write_on_driver(take, request)
-    alone = db.alone()
-    sql, parameters = _take_statement("postgresql", request, commit_waits_for_disk=alone)
+    sql, parameters = _take_statement("postgresql", request)
     sent_at = time.monotonic()
     taken = _taken_in_one_statement(await db.statement(_driver_sql(sql), parameters))
-    if taken.granted and not alone:
+    if taken.granted:
         await db.wait_for_disk(sent_at=sent_at)
     return taken
 
 
-def _take_statement(
-    dialect: str, request: TakeRequest, *, commit_waits_for_disk: bool = False
-) -> tuple[str, dict[str, Any]]:
+def _take_statement(dialect: str, request: TakeRequest) -> tuple[str, dict[str, Any]]:
     sql = _take_sql(
         dialect,
         name_count=len(request.names),
@@ -301,8 +285,6 @@ def _take_statement(
         "tolerance": slots.SLOT_TOLERANCE,
         "half_tolerance": slots.SLOT_TOLERANCE / 2,
     }
-    if dialect == "postgresql":
-        parameters["commit_waits_for_disk"] = commit_waits_for_disk
     if request.lease is not None:
         parameters |= _lease_parameters(request.lease, now=request.now)
     return sql, parameters

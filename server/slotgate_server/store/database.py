@@ -90,8 +90,6 @@ class Database:
             )
             # One turn per connection of the pool (`_take_turn`).
             self._hot_turns = asyncio.Semaphore(POSTGRES_STATEMENTS)
-            # Hot statements sent or waiting for a turn (`alone`).
-            self._hot_statements = 0
             self._column_names: dict[str, list[str]] = {}
             # Opened in the event loop that uses it (`open`); it connects more as the load asks.
             self._hot_pool = AsyncConnectionPool(
@@ -136,21 +134,11 @@ class Database:
         """PostgreSQL only: run one statement (in psycopg's `%(name)s` style), committed on its
         own, and return its rows. For the hot path's steps, each a whole step by itself."""
         await self.open()
-        self._hot_statements += 1
+        await self._take_turn()
         try:
-            await self._take_turn()
-            try:
-                return await self._run_statement(sql, parameters)
-            finally:
-                self._hot_turns.release()
+            return await self._run_statement(sql, parameters)
         finally:
-            self._hot_statements -= 1
-
-    def alone(self) -> bool:
-        """PostgreSQL only: whether no hot statement nor flush is under way in this process. A
-        statement sent now that commits synchronously then holds up no one here while its
-        commit is flushed: one round trip, where a relaxed commit and a flush take two."""
-        return self._hot_statements == 0 and self._flusher is None
+            self._hot_turns.release()
 
     async def _take_turn(self) -> None:
         """Wait for one of the hot pool's connections to be free. The pool can wait too, but
