@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection
 
-from slotgate_server.store.database import Database
+from slotgate_server.store.database import Database, driver_of
 
 Scenario = Callable[[Database], Awaitable[None]]
 
@@ -35,15 +35,9 @@ def on_sqlite(tmp_path: Path) -> Callable[[Scenario], None]:
     return run
 
 
-def _driver(conn: Connection) -> sqlite3.Connection:
-    driver = conn.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
-    return driver
-
-
 def _add_limit(name: str) -> Callable[[Connection], str]:
     def work(conn: Connection) -> str:
-        _driver(conn).execute(
+        driver_of(conn).execute(
             "INSERT INTO limits (id, name, slot_limit, slot_decay_per_second, active, occupied, occupied_at,"
             " denied_slots, created, updated) VALUES (?, ?, 1, 0, 1, 0, 0, 0, 0, 0)",
             (name, name),
@@ -62,7 +56,7 @@ def _names(db: Database) -> set[str]:
 async def _trace(db: Database) -> list[str]:
     """Every statement the hot path's connection runs from now on."""
     seen: list[str] = []
-    await db.write_on_driver(lambda conn: _driver(conn).set_trace_callback(seen.append))
+    await db.write_on_driver(lambda conn: driver_of(conn).set_trace_callback(seen.append))
     seen.clear()  # the statements that set up the trace
     return seen
 
@@ -114,7 +108,7 @@ def test_a_failing_request_is_undone_alone(on_sqlite: Callable[[Scenario], None]
 def test_a_failed_commit_fails_every_request_of_the_group(on_sqlite: Callable[[Scenario], None]) -> None:
     async def scenario(db: Database) -> None:
         def breaks_a_reference_checked_at_commit(conn: Connection) -> None:
-            driver = _driver(conn)
+            driver = driver_of(conn)
             driver.execute("PRAGMA defer_foreign_keys = ON")
             driver.execute("INSERT INTO lease_limits (lease_token, limit_id, slots) VALUES (999, 'nowhere', 1)")
 
@@ -137,7 +131,7 @@ def test_a_transaction_lost_whole_fails_the_requests_before_it(on_sqlite: Callab
     and the requests after it start a group of their own."""
 
     def loses_the_transaction(conn: Connection) -> None:
-        _driver(conn).execute("ROLLBACK")
+        driver_of(conn).execute("ROLLBACK")
         raise sqlite3.OperationalError("database or disk is full")
 
     async def scenario(db: Database) -> None:
@@ -161,7 +155,7 @@ def test_requests_after_a_silently_lost_transaction_start_their_own(on_sqlite: C
     group failed); they open a group of their own, and the group's earlier requests fail."""
 
     def loses_the_transaction_quietly(conn: Connection) -> str:
-        driver = _driver(conn)
+        driver = driver_of(conn)
         _add_limit("lost-quietly")(conn)
         driver.execute("ROLLBACK")
         driver.execute("SAVEPOINT hot")  # as if nothing had happened: its release succeeds
