@@ -1,5 +1,6 @@
 """PostgreSQL's hot statements take turns on a pool of connections: more of them than
-connections wait their turn, for a bounded time, then give up as an outage would."""
+connections wait their turn, for a bounded time, then give up as an outage would; once the
+burst is over, one warm connection serves them all."""
 
 from __future__ import annotations
 
@@ -44,6 +45,27 @@ def test_statements_beyond_the_pool_wait_their_turn_for_a_bounded_time(tmp_path:
             assert await db.statement("SELECT 3 AS three", {}) == [{"three": 3}]
         finally:
             await db.dispose()
+
+    with fresh_database("postgres", tmp_path) as url:
+        asyncio.run(scenario(url))
+
+
+def test_after_a_burst_a_quiet_server_sends_every_statement_over_the_connection_used_last(tmp_path: Path) -> None:
+    async def scenario(url: str) -> None:
+        db = Database(normalise_database_url(url))
+        await db.open()
+        try:
+            burst = await _hold_every_connection(db, 0.2)
+            assert len(burst) == POSTGRES_STATEMENTS
+            quiet = "SELECT pg_backend_pid() AS pid"
+            backends = [await db.statement(quiet, {}) for _ in range(3 * POSTGRES_STATEMENTS)]
+            every_connection = await asyncio.gather(
+                *(db.statement("SELECT pg_backend_pid() AS pid, pg_sleep(0.1)", {}) for _ in range(POSTGRES_STATEMENTS))
+            )
+        finally:
+            await db.dispose()
+        assert len({rows[0]["pid"] for rows in every_connection}) == POSTGRES_STATEMENTS, "the burst opened them all"
+        assert len({rows[0]["pid"] for rows in backends}) == 1, backends
 
     with fresh_database("postgres", tmp_path) as url:
         asyncio.run(scenario(url))
