@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from bench import workloads
-from tests.support.live_server import fresh_database, running_server
+from bench import cpu, workloads
+from tests.support.live_server import LiveServer, fresh_database, running_server
 
 # target: (store, server processes, uvicorn workers in each)
 TARGETS = {
@@ -40,38 +40,48 @@ LIMITS = {
 
 
 @contextlib.contextmanager
-def servers(store: str, replicas: int, workers: int) -> Iterator[list[str]]:
+def servers(store: str, replicas: int, workers: int) -> Iterator[list[LiveServer]]:
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         url = stack.enter_context(fresh_database(store, Path(tmp)))
         started = [stack.enter_context(running_server(url, Path(tmp), workers=workers)) for _ in range(replicas)]
         for name, config in LIMITS.items():
             httpx.put(f"{started[0].url}/api/v1/limits/{name}", json=config).raise_for_status()
-        yield [server.url for server in started]
+        yield started
 
 
 def measure(target: str, *, seconds: float) -> dict[str, Any]:
     store, replicas, workers = TARGETS[target]
-    with servers(store, replicas, workers) as urls:
+    with servers(store, replicas, workers) as started:
+        urls = [server.url for server in started]
+        server_pids = [server.process.pid for server in started if server.process is not None]
         # The health floor and the pair workloads take turns, a slice of each per round, so that
         # a change in the machine's speed during the run weighs on all of them alike.
         health, contention, uncontended = (workloads.Result(name) for name in ("health", "contention", "uncontended"))
+        accounts = {result.name: cpu.CpuAccount() for result in (health, contention, uncontended)}
         slice_seconds = seconds / ROUNDS
         for _ in range(ROUNDS):
-            asyncio.run(
-                workloads.run_clients(
-                    urls, result=health, clients=16, seconds=slice_seconds, loop=workloads.health_loop
+            with cpu.measured(accounts["health"], server_pids=server_pids):
+                asyncio.run(
+                    workloads.run_clients(
+                        urls, result=health, clients=16, seconds=slice_seconds, loop=workloads.health_loop
+                    )
                 )
-            )
-            asyncio.run(
-                workloads.contention(
-                    urls, result=contention, limit_name="contended", clients=50, seconds=slice_seconds * 2
+            with cpu.measured(accounts["contention"], server_pids=server_pids):
+                asyncio.run(
+                    workloads.contention(
+                        urls, result=contention, limit_name="contended", clients=50, seconds=slice_seconds * 2
+                    )
                 )
-            )
-            asyncio.run(
-                workloads.run_clients(
-                    urls, result=uncontended, clients=16, seconds=slice_seconds, loop=workloads.pair_loop("roomy")
+            with cpu.measured(accounts["uncontended"], server_pids=server_pids):
+                asyncio.run(
+                    workloads.run_clients(
+                        urls, result=uncontended, clients=16, seconds=slice_seconds, loop=workloads.pair_loop("roomy")
+                    )
                 )
-            )
+        for result in (health, contention, uncontended):
+            account = accounts[result.name]
+            result.extra["cpu_ms_per_operation"] = account.per_operation_ms(result.operations)
+            result.extra["server_busy_share"] = account.server_busy_share(replicas * workers)
         rate = workloads.Result("rate accuracy")
         asyncio.run(
             workloads.run_clients(urls, result=rate, clients=8, seconds=seconds, loop=workloads.rate_loop("rate-20"))
@@ -134,9 +144,19 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"{figures['sdk']['concurrency_block_ms']} ms, rate_limit {figures['sdk']['rate_limit_ms']} ms; "
             f"hand-off {figures['hand_off']['hand_off_median_ms']} ms"
         )
+        lines.append(f"{target:<20} CPU ms per operation, server/PostgreSQL/generator (server busy) {cpu_use(figures)}")
         failed = [name for name, ok in figures["verdicts"].items() if not ok]
         lines.append(f"{target:<20} targets: {'all met' if not failed else 'missed ' + ', '.join(failed)}")
     return "\n".join(lines)
+
+
+def cpu_use(figures: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{load} "
+        + "/".join(f"{figures[load]['cpu_ms_per_operation'][part]:.3f}" for part in cpu.PARTS)
+        + f" ({figures[load]['server_busy_share']:.2f})"
+        for load in ("health", "contention", "uncontended")
+    )
 
 
 def main() -> None:
