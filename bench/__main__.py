@@ -82,6 +82,7 @@ def measure(target: str, *, seconds: float) -> dict[str, Any]:
             account = accounts[result.name]
             result.extra["cpu_ms_per_operation"] = account.per_operation_ms(result.operations)
             result.extra["server_busy_share"] = account.server_busy_share(replicas * workers)
+            result.extra["server_waiting_share"] = account.server_waiting_share(replicas * workers)
         rate = workloads.Result("rate accuracy")
         asyncio.run(
             workloads.run_clients(urls, result=rate, clients=8, seconds=seconds, loop=workloads.rate_loop("rate-20"))
@@ -144,17 +145,21 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"{figures['sdk']['concurrency_block_ms']} ms, rate_limit {figures['sdk']['rate_limit_ms']} ms; "
             f"hand-off {figures['hand_off']['hand_off_median_ms']} ms"
         )
-        lines.append(f"{target:<20} CPU ms per operation, server/PostgreSQL/generator (server busy) {cpu_use(figures)}")
+        lines.append(f"{target:<20} CPU ms/op server/PostgreSQL/generator (server busy/waiting) {cpu_use(figures)}")
         failed = [name for name, ok in figures["verdicts"].items() if not ok]
         lines.append(f"{target:<20} targets: {'all met' if not failed else 'missed ' + ', '.join(failed)}")
     return "\n".join(lines)
+
+
+def _share(share: float | None) -> str:
+    return "?" if share is None else f"{share:.2f}"
 
 
 def cpu_use(figures: dict[str, Any]) -> str:
     return ", ".join(
         f"{load} "
         + "/".join(f"{figures[load]['cpu_ms_per_operation'][part]:.3f}" for part in cpu.PARTS)
-        + f" ({figures[load]['server_busy_share']:.2f})"
+        + f" ({figures[load]['server_busy_share']:.2f}/{_share(figures[load]['server_waiting_share'])})"
         for load in ("health", "contention", "uncontended")
     )
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 from bench import cpu
 
 SPIN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
 
 
-@contextmanager
+@contextlib.contextmanager
 def process(code: str) -> Iterator[subprocess.Popen[bytes]]:
     started = subprocess.Popen([sys.executable, "-c", code])
     try:
@@ -50,3 +51,20 @@ def test_a_worker_started_while_measuring_counts_from_its_start() -> None:
         with cpu.measured(account, server_pids=[server.pid]):
             time.sleep(1.5)
     assert account.seconds["server"] >= 0.3
+
+
+def test_a_server_that_shares_its_core_is_counted_as_waiting_for_one() -> None:
+    # One spinning process more than there are cores: every one of them waits its turn.
+    cores = os.cpu_count() or 1
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(process(SPIN.format(seconds=5)))
+        for _ in range(cores):
+            stack.enter_context(process(SPIN.format(seconds=5)))
+        time.sleep(0.3)
+        account = cpu.CpuAccount()
+        with cpu.measured(account, server_pids=[server.pid]):
+            time.sleep(1.0)
+    busy, waiting = account.server_busy_share(1), account.server_waiting_share(1)
+    assert waiting is not None and waiting >= 0.05
+    # Always ready to run: on a core, or waiting for one.
+    assert busy + waiting >= 0.8
