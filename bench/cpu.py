@@ -85,15 +85,18 @@ class CpuAccount:
 
     def server_busy_share(self, server_processes: int) -> float:
         """The server's CPU time over the wall time, per server process (1.0: always busy)."""
-        if not self.wall_seconds or not server_processes:
-            return 0.0
-        return round(self.seconds["server"] / self.wall_seconds / server_processes, 2)
+        return self._per_server_process(self.seconds["server"], server_processes) or 0.0
 
     def server_waiting_share(self, server_processes: int) -> float | None:
         """The time the server's processes waited for a core over the wall time, per process."""
-        if self.server_waiting_seconds is None or not self.wall_seconds or not server_processes:
+        if self.server_waiting_seconds is None:
             return None
-        return round(self.server_waiting_seconds / self.wall_seconds / server_processes, 2)
+        return self._per_server_process(self.server_waiting_seconds, server_processes)
+
+    def _per_server_process(self, seconds: float, server_processes: int) -> float | None:
+        if not self.wall_seconds or not server_processes:
+            return None
+        return round(seconds / self.wall_seconds / server_processes, 2)
 
 
 def _since(before: dict[int, float], after: dict[int, float]) -> float:
