@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import psycopg
+
+from bench.client import Connection
 
 MAX_OPERATIONS_PER_CLIENT = 200_000
 # Clients let the server hold a request this long for slots, as the SDK does: a freed slot
@@ -67,34 +68,24 @@ class Result:
         }
 
 
-Loop = Callable[[aiohttp.ClientSession, Result, float], Awaitable[None]]
-
-
-async def call(http: aiohttp.ClientSession, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    async with http.request(method, path, json=body) as response:
-        payload = await response.json(content_type=None) if response.status != 204 else None
-        return response.status, payload
+Loop = Callable[[Connection, Result, float], Awaitable[None]]
 
 
 async def run_clients(urls: list[str], *, result: Result, clients: int, seconds: float, loop: Loop) -> Result:
-    """`clients` concurrent loops spread over the servers at `urls`, for `seconds`, adding to
-    `result`. The load generator is aiohttp: the lighter the client, the more of the machine
-    the server gets."""
-    timeout = aiohttp.ClientTimeout(total=30)
-    sessions = [
-        aiohttp.ClientSession(base_url=url, timeout=timeout, connector=aiohttp.TCPConnector(limit=clients))
-        for url in urls
-    ]
+    """`clients` concurrent loops spread over the servers at `urls`, each on a connection of
+    its own, for `seconds`, adding to `result`. The connections are open before the clock
+    starts."""
+    connections: list[Connection] = []
     try:
-        for http in sessions:
-            await call(http, "GET", "/api/health")  # open a connection before the clock starts
+        for index in range(clients):
+            connections.append(await Connection.open(urls[index % len(urls)]))
         started = time.perf_counter()
         stop_at = started + seconds
-        await asyncio.gather(*(loop(sessions[i % len(sessions)], result, stop_at) for i in range(clients)))
+        await asyncio.gather(*(loop(connection, result, stop_at) for connection in connections))
         result.seconds += time.perf_counter() - started
     finally:
-        for http in sessions:
-            await http.close()
+        for connection in connections:
+            connection.close()
     return result
 
 
@@ -102,10 +93,10 @@ def _bounded(stop_at: float) -> itertools.takewhile[int]:
     return itertools.takewhile(lambda _: time.perf_counter() < stop_at, range(MAX_OPERATIONS_PER_CLIENT))
 
 
-async def health_loop(http: aiohttp.ClientSession, result: Result, stop_at: float) -> None:
+async def health_loop(http: Connection, result: Result, stop_at: float) -> None:
     for _ in _bounded(stop_at):
         started = time.perf_counter()
-        status, _ = await call(http, "GET", "/api/health")
+        status, _ = await http.request("GET", "/api/health")
         ok = result.count(status, ok=200)
         result.latencies.append(time.perf_counter() - started)
         result.operations += ok
@@ -118,18 +109,18 @@ def pair_loop(limit_name: str, holds: list[tuple[float, float]] | None = None) -
     loop, so that the other clients' grants can arrive meanwhile: more than `limit` of these
     spans at once would be more holders than the limit."""
 
-    async def loop(http: aiohttp.ClientSession, result: Result, stop_at: float) -> None:
+    async def loop(http: Connection, result: Result, stop_at: float) -> None:
         for _ in _bounded(stop_at):
             started = time.perf_counter()
             body = {"names": [limit_name], "holder": "bench", "wait_seconds": SERVER_WAIT_SECONDS}
-            status, lease = await call(http, "POST", "/api/v1/leases", body)
+            status, lease = await http.request("POST", "/api/v1/leases", body)
             result.latencies.append(time.perf_counter() - started)
             if not result.count(status, ok=201):
                 continue
             granted = time.perf_counter()
             await asyncio.sleep(0)
             released = time.perf_counter()
-            status, _ = await call(http, "DELETE", f"/api/v1/leases/{lease['id']}")
+            status, _ = await http.request("DELETE", f"/api/v1/leases/{lease['id']}")
             if result.count(status, ok=204):
                 result.operations += 1
             if holds is not None:
@@ -139,11 +130,11 @@ def pair_loop(limit_name: str, holds: list[tuple[float, float]] | None = None) -
 
 
 def rate_loop(limit_name: str) -> Loop:
-    async def loop(http: aiohttp.ClientSession, result: Result, stop_at: float) -> None:
+    async def loop(http: Connection, result: Result, stop_at: float) -> None:
         for _ in _bounded(stop_at):
             started = time.perf_counter()
             wait = max(0.0, min(SERVER_WAIT_SECONDS, stop_at - time.perf_counter()))
-            status, _ = await call(http, "POST", "/api/v1/rate-limit", {"names": [limit_name], "wait_seconds": wait})
+            status, _ = await http.request("POST", "/api/v1/rate-limit", {"names": [limit_name], "wait_seconds": wait})
             result.latencies.append(time.perf_counter() - started)
             result.operations += result.count(status, ok=200)
 
@@ -153,11 +144,14 @@ def rate_loop(limit_name: str) -> Loop:
 async def watch_usage(url: str, limit_name: str, done: asyncio.Event) -> float:
     """The most slots the server reported occupied while `done` was not set."""
     most = 0.0
-    async with aiohttp.ClientSession(base_url=url, timeout=aiohttp.ClientTimeout(total=30)) as http:
+    http = await Connection.open(url)
+    try:
         while not done.is_set():
-            _, limit = await call(http, "GET", f"/api/v1/limits/{limit_name}")
+            _, limit = await http.request("GET", f"/api/v1/limits/{limit_name}")
             most = max(most, limit["active_slots"])
             await asyncio.sleep(0.02)
+    finally:
+        http.close()
     return most
 
 
