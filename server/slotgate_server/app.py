@@ -16,12 +16,13 @@ from typing import Any
 import yaml
 from connexion.exceptions import ProblemException
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
 from slotgate_server import auth, errors, protocol
-from slotgate_server.framework import App
+from slotgate_server.framework import App, RequestValidation
 from slotgate_server.metrics import Metrics
 from slotgate_server.notify import SlotsFreed
 from slotgate_server.services import admission, leases
@@ -39,20 +40,30 @@ def create_app(settings: Settings | None = None) -> App:
         lifespan=functools.partial(lifespan, settings=settings),
         security_map={"bearer": auth.bearer_handler(settings.api_keys)},
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
-        # The spec and its UI are not served, so their middleware would only route every
-        # request once more.
-        middlewares=[m for m in ConnexionMiddleware.default_middlewares if m is not SwaggerUIMiddleware],
+        middlewares=middlewares(),
     )
     spec = load_spec(with_security=settings.access_control)
     app.add_api(spec, strict_validation=True, validator_map=protocol.VALIDATORS)
     app.add_middleware(protocol.KeepEncodedSeparators, position=MiddlewarePosition.BEFORE_EXCEPTION)
-    app.add_middleware(protocol.AssumeJsonBody, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_error_handler(405, protocol.method_not_allowed(spec))
     app.add_error_handler(errors.SlotgateError, errors.render_slotgate_error)
     app.add_error_handler(ProblemException, errors.render_http_error)
     app.add_error_handler(HTTPException, errors.render_http_error)
     app.add_error_handler(Exception, errors.render_unexpected_error)
     return app
+
+
+def middlewares() -> list[Any]:
+    """Connexion's middlewares, with its request validation built once per operation and a
+    body without a Content-Type read as JSON before it. The spec and its UI are not served, so
+    their middleware would only route every request once more."""
+    stack: list[Any] = []
+    for middleware in ConnexionMiddleware.default_middlewares:
+        if middleware is RequestValidationMiddleware:
+            stack += [protocol.AssumeJsonBody, RequestValidation]
+        elif middleware is not SwaggerUIMiddleware:
+            stack.append(middleware)
+    return stack
 
 
 def spec_path() -> Path:
