@@ -1,7 +1,8 @@
 """On PostgreSQL a grant commits without waiting for the disk, so that a busy limit's row is
 not locked through the flush, and is answered only once the log is on disk through its
 commit: a crash of PostgreSQL cannot forget a holder who was told they hold a slot. The
-requests waiting for the disk at once share a flush."""
+requests waiting for the disk at once share a flush. A grant sent while nothing else is under
+way commits durably by itself, with no flush to wait for."""
 
 from __future__ import annotations
 
@@ -91,25 +92,46 @@ def on_postgres(tmp_path: Path) -> Callable[[Scenario], None]:
     return run
 
 
-def _acquire() -> admission.TakeRequest:
-    lease = admission.NewLease(id=str(uuid.uuid4()), names=["only"], holder="h", duration=60.0)
+def _acquire(limit: str = "only") -> admission.TakeRequest:
+    lease = admission.NewLease(id=str(uuid.uuid4()), names=[limit], holder="h", duration=60.0)
     now = time.time()
-    return admission.TakeRequest(names=["only"], requested=1, now=now, arrived_at=now, lease=lease, require_decay=False)
+    return admission.TakeRequest(names=[limit], requested=1, now=now, arrived_at=now, lease=lease, require_decay=False)
 
 
-def test_a_grant_is_answered_once_on_disk_and_a_denial_waits_for_nothing(
+def test_a_lone_grant_is_on_disk_when_answered_without_a_flush_and_a_denial_waits_for_nothing(
     on_postgres: Callable[[Scenario], None],
 ) -> None:
     async def scenario(db: _Watched) -> None:
+        flushes = db.flushes
         granted = await admission.run_take(db, _acquire())
         assert granted.granted
-        assert db.waits_for_disk == 1
-        # The log is on disk at least as far as it reached once the grant had committed.
+        # Nothing else was under way: the grant committed durably, in its own statement.
+        assert (db.waits_for_disk, db.flushes) == (0, flushes)
         assert await _on_disk_through(db.url, db.commit_ends[-1])
 
         denied = await admission.run_take(db, _acquire())  # the one slot is taken
         assert not denied.granted
-        assert db.waits_for_disk == 1
+        assert (db.waits_for_disk, db.flushes) == (0, flushes)
+
+    on_postgres(scenario)
+
+
+def test_grants_sent_while_others_are_under_way_wait_for_a_flush(on_postgres: Callable[[Scenario], None]) -> None:
+    async def scenario(db: _Watched) -> None:
+        await db.statement(
+            "INSERT INTO limits (id, name, slot_limit, slot_decay_per_second, active, occupied,"
+            " occupied_at, denied_slots, created, updated)"
+            " VALUES ('roomy', 'roomy', 100, 0, true, 0, 0, 0, 0, 0) RETURNING id",
+            {},
+        )
+        flushes = db.flushes
+        granted = await asyncio.gather(*(admission.run_take(db, _acquire("roomy")) for _ in range(4)))
+        assert all(take.granted for take in granted)
+        # The first was sent alone and committed durably; the other three, sent while it was
+        # under way, committed without waiting and were answered once a flush had run.
+        assert db.waits_for_disk == 3
+        assert db.flushes > flushes
+        assert await _on_disk_through(db.url, max(db.commit_ends[-4:], key=_lsn_order))
 
     on_postgres(scenario)
 

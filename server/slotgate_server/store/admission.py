@@ -32,7 +32,7 @@ from slotgate_server import slots
 from slotgate_server.store import leases as lease_store
 from slotgate_server.store import limits as limit_store
 from slotgate_server.store import signals
-from slotgate_server.store.database import Database, driver_of
+from slotgate_server.store.database import DURABLE_COMMIT, Database, driver_of
 from slotgate_server.store.records import LeaseRecord, LimitRecord
 
 Row = Mapping[str, Any]
@@ -193,9 +193,10 @@ _LEASE_VALUES = ":lease_id, {names}, :requested, :holder, :duration, :now, :expi
 
 
 @functools.cache
-def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_decay: bool) -> str:
-    """PostgreSQL: the whole take in one statement. SQLite: the judgement, after which the
-    caller writes what was granted (nothing else writes meanwhile)."""
+def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_decay: bool, durable: bool = False) -> str:
+    """PostgreSQL: the whole take in one statement, committed without waiting for the disk, or
+    (`durable`) only once on disk. SQLite: the judgement, after which the caller writes what
+    was granted (nothing else writes meanwhile)."""
     sql = _Sql(dialect)
     if not sql.postgres:
         new_occupied = _new_occupied(sql, "judged")
@@ -217,10 +218,12 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
     # A request that does not fit as of the statement's snapshot is denied from the snapshot,
     # locking nothing: denials never queue behind the grants and releases of a busy limit.
     # Only one that fits takes the locks, in name order, and is decided again on the rows as
-    # they are once locked. A grant commits without waiting for the disk (`relaxed`), so that
-    # the locks are not held through the flush; it is answered only once on disk (`run_take`).
+    # they are once locked. A grant commits without waiting for the disk (`committing`), so
+    # that the locks are not held through the flush; it is answered only once on disk
+    # (`run_take`). A durable one waits for the disk as it commits.
+    committing = DURABLE_COMMIT if durable else "SELECT set_config('synchronous_commit', 'off', true)"
     return f"""
-    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)
+    WITH committing AS ({committing}
     ), named AS ({_named(name_count)}
     ), seen AS ({_judgement(sql, "named")}
     ), locked AS (
@@ -234,7 +237,7 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
         WHERE limits.id = judged.id AND verdict.granted AND judged.active
     ){lease_ctes}
     SELECT judged.*, {_expired_holders("judged")}, verdict.granted, {token} AS fencing_token
-    FROM judged, verdict, relaxed
+    FROM judged, verdict, committing
     UNION ALL
     SELECT seen.*, {_expired_holders("seen")}, false, NULL FROM seen WHERE NOT EXISTS (SELECT FROM locked)"""
 
@@ -258,23 +261,30 @@ def take(conn: Connection, request: TakeRequest) -> Take:
 async def run_take(db: Database, request: TakeRequest) -> Take:
     """`take`, as the server runs it, straight to the driver: on PostgreSQL its one statement
     (`Database.statement`), on SQLite its transaction (`Database.write_on_driver`). Either
-    returns a grant only once it is on disk."""
+    returns a grant only once it is on disk.
+
+    On PostgreSQL a take sent while this process has no other statement and no flush under
+    way commits durably in its own statement: no other request of this process waits for its
+    locks through the flush, and the grant is answered without waking the flusher's backend
+    as well. Under load, takes commit without waiting and share flushes."""
     if db.is_sqlite:
         return await db.write_on_driver(take, request)
-    sql, parameters = _take_statement("postgresql", request)
+    durable = db.is_quiet()
+    sql, parameters = _take_statement("postgresql", request, durable=durable)
     sent_at = time.monotonic()
     taken = _taken_in_one_statement(await db.statement(_driver_sql(sql), parameters))
-    if taken.granted:
+    if taken.granted and not durable:
         await db.wait_for_disk(sent_at=sent_at)
     return taken
 
 
-def _take_statement(dialect: str, request: TakeRequest) -> tuple[str, dict[str, Any]]:
+def _take_statement(dialect: str, request: TakeRequest, *, durable: bool = False) -> tuple[str, dict[str, Any]]:
     sql = _take_sql(
         dialect,
         name_count=len(request.names),
         record_lease=request.lease is not None,
         require_decay=request.require_decay,
+        durable=durable,
     )
     parameters = {
         **_name_parameters(request.names),

@@ -42,15 +42,15 @@ POSTGRES_TRANSACTIONS = 4
 # away) for a new one, before the request is answered 503.
 POSTGRES_CONNECTION_WAIT_SECONDS = 1.0
 
-# A transaction that writes to the log (a message for logical decoding, which nothing here
-# reads) and commits synchronously, whatever the role's or database's default: PostgreSQL
-# answers it once the log is on disk through its commit. A transaction that only took an id
-# would commit without waiting.
-FLUSH_ON_COMMIT = (
+# Makes the statement's transaction commit synchronously, whatever the role's or database's
+# default: PostgreSQL answers it once the log is on disk through its commit.
+DURABLE_COMMIT = (
     "SELECT set_config('synchronous_commit', CASE current_setting('synchronous_commit')"
-    " WHEN 'off' THEN 'on' ELSE current_setting('synchronous_commit') END, true),"
-    " pg_logical_emit_message(true, 'slotgate', 'flush')"
+    " WHEN 'off' THEN 'on' ELSE current_setting('synchronous_commit') END, true)"
 )
+# A durable transaction that writes to the log (a message for logical decoding, which nothing
+# here reads): a transaction that only took an id would commit without waiting.
+FLUSH_ON_COMMIT = f"{DURABLE_COMMIT}, pg_logical_emit_message(true, 'slotgate', 'flush')"
 # How long a flush may take before the grants waiting for it are answered 503: a flush takes
 # milliseconds unless the disk or a synchronous standby stalls.
 POSTGRES_FLUSH_WAIT_SECONDS = 5.0
@@ -88,8 +88,9 @@ class Database:
             self._postgres_statements = create_async_engine(
                 url, pool_size=POSTGRES_READS, max_overflow=0, isolation_level="AUTOCOMMIT"
             )
-            # One turn per connection of the pool (`_take_turn`).
+            # One turn per connection of the pool (`_take_turn`), and how many are taken.
             self._hot_turns = asyncio.Semaphore(POSTGRES_STATEMENTS)
+            self._hot_in_flight = 0
             self._column_names: dict[str, list[str]] = {}
             # Opened in the event loop that uses it (`open`); it connects more as the load asks.
             self._hot_pool = MostRecentFirstPool(
@@ -135,10 +136,16 @@ class Database:
         own, and return its rows. For the hot path's steps, each a whole step by itself."""
         await self.open()
         await self._take_turn()
+        self._hot_in_flight += 1
         try:
             return await self._run_statement(sql, parameters)
         finally:
+            self._hot_in_flight -= 1
             self._hot_turns.release()
+
+    def is_quiet(self) -> bool:
+        """PostgreSQL only: whether no hot statement and no flush is under way."""
+        return self._hot_in_flight == 0 and self._flusher is None
 
     async def _take_turn(self) -> None:
         """Wait for one of the hot pool's connections to be free. The pool can wait too, but
