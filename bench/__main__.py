@@ -141,7 +141,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         )
         lines.append(
             f"{target:<20} safety: most held {contention['most_held_seen_by_clients']} (clients), "
-            f"{contention['most_occupied_seen_by_server']:g} (server) of 10; SDK block "
+            f"{contention['most_occupied_seen_by_server']:g} (server, {contention['server_state_looks']} looks) of 10; "
+            "SDK block "
             f"{figures['sdk']['concurrency_block_ms']} ms, rate_limit {figures['sdk']['rate_limit_ms']} ms; "
             f"hand-off {figures['hand_off']['hand_off_median_ms']} ms"
         )
