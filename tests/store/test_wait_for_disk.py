@@ -154,6 +154,20 @@ def test_the_callers_waiting_at_once_share_a_flush_and_each_gets_the_disk(
     on_postgres(scenario)
 
 
+def test_a_caller_arriving_in_the_next_turn_of_the_event_loop_joins_the_same_flush(
+    on_postgres: Callable[[Scenario], None],
+) -> None:
+    async def scenario(db: _Watched) -> None:
+        flushes = db.flushes
+        first = asyncio.create_task(db.wait_for_disk(sent_at=time.monotonic()))
+        await asyncio.sleep(0)  # the first waits, and has started the flusher
+        second = asyncio.create_task(db.wait_for_disk(sent_at=time.monotonic()))
+        await asyncio.gather(first, second)
+        assert db.flushes - flushes == 1
+
+    on_postgres(scenario)
+
+
 def test_only_statements_sent_after_the_flushers_connection_are_vouched_for(
     on_postgres: Callable[[Scenario], None],
 ) -> None:
