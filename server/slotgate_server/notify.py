@@ -9,8 +9,7 @@ to the front: the queue keeps the order in which requests came."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Sequence
 
 
@@ -21,11 +20,13 @@ class SlotsFreed:
         # database to all processes (store/signals.py); this process then wakes no one itself.
         self.relayed = False
         # Per limit, the waiters that only freed slots can let in (not the drain of a decay).
-        self._for_release: Counter[str] = Counter()
+        # Plain counts: a waiter comes and goes on every acquire of a busy limit, and
+        # Counter's update and subtract cost several times a dictionary's own operations.
+        self._for_release: dict[str, int] = {}
 
     def queued(self, names: Sequence[str]) -> bool:
         """Whether requests already wait for slots of every one of `names` to be freed."""
-        return all(self._for_release[name] > 0 for name in names)
+        return all(name in self._for_release for name in names)
 
     async def wait(
         self, names: Sequence[str], timeout: float, *, ahead: bool = False, for_release: bool = False
@@ -45,22 +46,26 @@ class SlotsFreed:
             else:
                 queue.append(woken)
         if for_release:
-            self._for_release.update(names)
+            for name in names:
+                self._for_release[name] = self._for_release.get(name, 0) + 1
         try:
             await woken
         finally:
             timer.cancel()
             for name, queue in zip(names, queues, strict=True):
-                with contextlib.suppress(ValueError):
+                # A waiter woken by `notify` is no longer in that queue; one woken by its timer,
+                # or waiting for several limits, still is.
+                if woken in queue:
                     queue.remove(woken)
                 # Forget the queue once empty, but only if it is still the limit's queue: another
                 # waiter may have emptied and dropped it, and a newer one taken its place.
                 if not queue and self._queues.get(name) is queue:
                     del self._queues[name]
             if for_release:
-                self._for_release.subtract(names)
                 for name in names:
-                    if self._for_release[name] <= 0:
+                    if (left := self._for_release[name] - 1) > 0:
+                        self._for_release[name] = left
+                    else:
                         del self._for_release[name]
 
     def freed_here(self, name: str, slots: float | None = None) -> None:
