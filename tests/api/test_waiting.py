@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import httpx
-import psycopg
 
-from slotgate_server.store import signals
-from slotgate_server.store.database import postgres_conninfo
 from tests.api.test_leases import acquire
 from tests.api.test_limits import assert_problem, create
-from tests.support.live_server import fresh_database, running_server
 
 
 def test_a_waiting_acquire_is_granted_when_the_holder_releases(client: httpx.Client, name: str) -> None:
@@ -63,48 +58,3 @@ def test_waits_are_bounded(client: httpx.Client, name: str) -> None:
     create(client, name, limit=1)
     assert_problem(acquire(client, name, wait_seconds=61), 400)
     assert_problem(acquire(client, name, wait_seconds=-1), 400)
-
-
-def _wait_in_the_background(url: str, name: str, answers: list[tuple[float, httpx.Response]]) -> threading.Thread:
-    def wait_for_it() -> None:
-        with httpx.Client(base_url=url, timeout=30) as waiter:
-            answer = acquire(waiter, name, wait_seconds=10)
-            answers.append((time.monotonic(), answer))
-
-    thread = threading.Thread(target=wait_for_it)
-    thread.start()
-    return thread
-
-
-def _notices(listener: psycopg.Connection[tuple[object, ...]]) -> list[str]:
-    """The notices of freed slots the listener has received meanwhile."""
-    return [notice.payload for notice in listener.notifies(timeout=0.5, stop_after=10)]
-
-
-def test_a_release_on_one_server_process_hands_the_slot_at_once_to_a_waiter_on_another(tmp_path: Path) -> None:
-    with (
-        fresh_database("postgres", tmp_path) as url,
-        running_server(url, tmp_path) as first,
-        running_server(url, tmp_path) as second,
-        httpx.Client(base_url=first.url, timeout=30) as client,
-        psycopg.connect(postgres_conninfo(url), autocommit=True) as listener,
-    ):
-        listener.execute(f"LISTEN {signals.CHANNEL}")
-        create(client, "shared", limit=1)
-        for _ in range(2):  # a limit nobody waits for: a release tells no process
-            holder = acquire(client, "shared").json()
-            assert client.delete(f"/api/v1/leases/{holder['id']}").status_code == 204
-        assert _notices(listener) == []
-
-        holder = acquire(client, "shared").json()
-        answers: list[tuple[float, httpx.Response]] = []
-        thread = _wait_in_the_background(second.url, "shared", answers)
-        time.sleep(0.5)
-        assert answers == []  # still waiting, on the other process
-        released = time.monotonic()
-        assert client.delete(f"/api/v1/leases/{holder['id']}").status_code == 204
-        thread.join(timeout=15)
-        granted_at, answer = answers[0]
-        assert answer.status_code == 201
-        assert granted_at - released < 0.3  # told at once, not at the waiter's next look
-        assert len(_notices(listener)) == 1

@@ -27,12 +27,6 @@ RECLAIM_BATCH = 500
 # Freed slots wake waiters, in this process and (on PostgreSQL) in the others; a waiter looks
 # again this often all the same, in case a wake-up was missed.
 RECHECK_SECONDS = 1.0
-# On PostgreSQL a release tells the server processes of freed slots only while the limit is
-# noted as waited on. A waiter notes it this far ahead when it finds less than half of that
-# left: a busy limit's waiters note it every quarter of a minute however many they are, and a
-# request that queues behind them without looking at the limit is covered for longer than
-# its wait.
-WAITERS_NOTED_FOR_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -106,15 +100,6 @@ async def take_slots(
                 now=now,
                 max_wait=server.settings.max_retry_after_seconds,
             )
-        if not server.db.is_sqlite and attempt.waited_until < now + WAITERS_NOTED_FOR_SECONDS / 2:
-            await server.db.write_statements(
-                limit_store.note_waiters,
-                limit_ids=[record.id for record in attempt.blocking],
-                until=now + WAITERS_NOTED_FOR_SECONDS,
-            )
-            # A release that locked the limits before the note was not told to announce
-            # itself, but it committed before the note did: looking again now sees it.
-            continue
         blocking = [record.name for record in attempt.blocking]
         drains = all(record.slot_decay_per_second > 0 for record in attempt.blocking)
         timeout = _next_look(attempt, requested=requested, now=now, deadline=deadline, drains=drains)

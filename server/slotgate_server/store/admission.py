@@ -40,7 +40,7 @@ Row = Mapping[str, Any]
 # Open leases are not counted on the hot path.
 LIMIT_COLUMNS = (
     "id, name, slot_limit, slot_decay_per_second, active, occupied, occupied_at, "
-    "denied_slots, avg_occupancy_seconds, created, updated, waited_until, CAST(NULL AS INTEGER) AS open_leases"
+    "denied_slots, avg_occupancy_seconds, created, updated, CAST(NULL AS INTEGER) AS open_leases"
 )
 LEASE_COLUMNS = "fencing_token, id, names, slots, holder, lease_duration, created, expires_at, ended_at, end_reason"
 
@@ -82,10 +82,6 @@ class Take:
     expired_on: list[str]
     # The new lease's fencing token, when a lease was granted.
     fencing_token: int | None
-    # Until when the blocking limits were known to be waited on (the earliest of them; 0.0
-    # when one never was, or when granted): releases tell every process of freed slots only
-    # until then (`note_waiters`).
-    waited_until: float = 0.0
 
 
 def _query(conn: Connection, sql: str, parameters: Mapping[str, Any]) -> Sequence[Row]:
@@ -317,15 +313,7 @@ def _outcome(rows: Sequence[Row], *, granted: bool, fencing_token: int | None) -
         return Take(records=records, granted=True, blocking=[], expired_on=[], fencing_token=fencing_token)
     blocking = [record for record, row in zip(records, rows, strict=True) if not row["fits"]]
     expired_on = [row["id"] for row in rows if row["expired_holders"]]
-    waited_until = min((row["waited_until"] or 0.0 for row in rows if not row["fits"]), default=0.0)
-    return Take(
-        records=records,
-        granted=False,
-        blocking=blocking,
-        expired_on=expired_on,
-        fencing_token=None,
-        waited_until=waited_until,
-    )
+    return Take(records=records, granted=False, blocking=blocking, expired_on=expired_on, fencing_token=None)
 
 
 def _lease_parameters(lease: NewLease, *, now: float) -> dict[str, Any]:
@@ -381,10 +369,7 @@ _CLAIM = f"""
     WHERE id = :lease_id AND ended_at IS NULL AND expires_at > :now
     RETURNING {LEASE_COLUMNS}"""
 
-# Waiters in every process hear of the freed slots when the release commits, if any limit's
-# slots may be waited for (`waited_until`, read as the limit is locked: a waiter that noted
-# itself before that is told; one that noted itself after it looks again once noted, and sees
-# the release). A release nobody waits for sends no notice, which every process would read.
+# Waiters in other processes hear of the freed slots when the release commits.
 _FREED_PAYLOAD = signals.payload_sql(names="ended.names", slots="ended.slots")
 _POSTGRES_GIVE_BACK = _give_back(
     _Sql("postgresql"), "limits", released="locked.released", lease_created="ended.created"
@@ -404,18 +389,13 @@ _POSTGRES_RELEASE = f"""
         DELETE FROM lease_limits WHERE lease_token IN (SELECT fencing_token FROM ended)
         RETURNING limit_id, slots
     ), locked AS (
-        SELECT limits.id, limits.waited_until, unlinked.slots AS released
-        FROM limits JOIN unlinked ON unlinked.limit_id = limits.id
+        SELECT limits.id, unlinked.slots AS released FROM limits JOIN unlinked ON unlinked.limit_id = limits.id
         WHERE unlinked.slots > 0 ORDER BY limits.name FOR UPDATE OF limits
     ), freed AS (
         UPDATE limits SET {_POSTGRES_GIVE_BACK}
         FROM locked, ended WHERE limits.id = locked.id
     )
-    SELECT ended.*, (
-        SELECT true FROM locked, LATERAL (SELECT pg_notify('{signals.CHANNEL}', {_FREED_PAYLOAD})) AS notice
-        WHERE locked.waited_until >= :now LIMIT 1
-    ) AS announced
-    FROM ended, relaxed"""
+    SELECT ended.*, pg_notify('{signals.CHANNEL}', {_FREED_PAYLOAD}) AS announced FROM ended, relaxed"""
 _SQLITE_UNLINK = "DELETE FROM lease_limits WHERE lease_token = :token RETURNING limit_id, slots"
 _SQLITE_GIVE_BACK = f"""
     UPDATE limits SET {_give_back(_Sql("sqlite"), "limits", released=":released", lease_created=":created")}

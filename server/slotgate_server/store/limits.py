@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -166,16 +166,6 @@ def write_states(conn: Connection, *, states: Mapping[str, slots.SlotState]) -> 
     """Store new slot states, keyed by limit id."""
     for limit_id, state in states.items():
         conn.execute(_WRITE_STATE, {"limit_id": limit_id, "occupied": state.occupied, "at": state.at})
-
-
-def note_waiters(conn: Connection, *, limit_ids: Sequence[str], until: float) -> None:
-    """Requests may wait for freed slots of these limits until `until` (never moved earlier)."""
-    conn.execute(
-        update(limits)
-        .where(limits.c.id.in_(list(limit_ids)))
-        .where(or_(limits.c.waited_until.is_(None), limits.c.waited_until < until))
-        .values(waited_until=until)
-    )
 
 
 def count_denial(conn: Connection, *, limit_ids: Sequence[str], slots_denied: int) -> None:

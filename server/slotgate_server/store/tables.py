@@ -31,9 +31,6 @@ class LimitRow(Base):
     avg_occupancy_seconds: Mapped[float | None] = mapped_column(Double, nullable=True)
     created: Mapped[float] = mapped_column(Double)
     updated: Mapped[float] = mapped_column(Double)
-    # Until when requests, in any server process, may be waiting on the server for slots of
-    # this limit to be freed: a release tells every process only up to then (PostgreSQL).
-    waited_until: Mapped[float | None] = mapped_column(Double, nullable=True)
 
 
 class LeaseRow(Base):
