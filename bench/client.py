@@ -30,7 +30,7 @@ class Connection:
         self._host, self._port = host, int(port)
         self._host_header = f"Host: {authority}\r\n".encode()
         self._transport: asyncio.Transport | None = None
-        self._answers = _Answers()
+        self._answers: _Answers  # the current connection's (`_connect`)
 
     @classmethod
     async def open(cls, url: str) -> Connection:

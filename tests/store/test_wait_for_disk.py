@@ -65,6 +65,15 @@ async def _on_disk_through(url: str, position: str) -> bool:
     return bool(await _ask(url, "SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [position]))
 
 
+async def _create_limit(db: Database, name: str, *, slots: int) -> None:
+    await db.statement(
+        "INSERT INTO limits (id, name, slot_limit, slot_decay_per_second, active, occupied,"
+        " occupied_at, denied_slots, created, updated)"
+        " VALUES (%(name)s, %(name)s, %(slots)s, 0, true, 0, 0, 0, 0, 0) RETURNING id",
+        {"name": name, "slots": slots},
+    )
+
+
 @pytest.fixture
 def on_postgres(tmp_path: Path) -> Callable[[Scenario], None]:
     """Runs a scenario in an event loop of its own, on a migrated PostgreSQL database with one
@@ -76,12 +85,7 @@ def on_postgres(tmp_path: Path) -> Callable[[Scenario], None]:
             await db.migrate()
             await db.open()
             try:
-                await db.statement(
-                    "INSERT INTO limits (id, name, slot_limit, slot_decay_per_second, active, occupied,"
-                    " occupied_at, denied_slots, created, updated)"
-                    " VALUES ('only', 'only', 1, 0, true, 0, 0, 0, 0, 0) RETURNING id",
-                    {},
-                )
+                await _create_limit(db, "only", slots=1)
                 await scenario(db)
             finally:
                 await db.dispose()
@@ -118,12 +122,7 @@ def test_a_lone_grant_is_on_disk_when_answered_without_a_flush_and_a_denial_wait
 
 def test_grants_sent_while_others_are_under_way_wait_for_a_flush(on_postgres: Callable[[Scenario], None]) -> None:
     async def scenario(db: _Watched) -> None:
-        await db.statement(
-            "INSERT INTO limits (id, name, slot_limit, slot_decay_per_second, active, occupied,"
-            " occupied_at, denied_slots, created, updated)"
-            " VALUES ('roomy', 'roomy', 100, 0, true, 0, 0, 0, 0, 0) RETURNING id",
-            {},
-        )
+        await _create_limit(db, "roomy", slots=100)
         flushes = db.flushes
         granted = await asyncio.gather(*(admission.run_take(db, _acquire("roomy")) for _ in range(4)))
         assert all(take.granted for take in granted)
