@@ -1,5 +1,5 @@
 """SQLite's hot requests share a commit: those that reach the store in one turn of the event
-loop are committed together, each in a savepoint of its own. None is answered before the
+loop, or in the turn after it, are committed together, each in a savepoint of its own. None is answered before the
 commit that keeps its work, and a failure undoes exactly the work it should."""
 
 from __future__ import annotations
@@ -70,6 +70,22 @@ def test_requests_of_one_turn_share_one_commit(on_sqlite: Callable[[Scenario], N
         assert seen.count("COMMIT") == 1
         assert seen.count("SAVEPOINT hot") == 8
         assert _names(db) == set(names)
+
+    on_sqlite(scenario)
+
+
+def test_a_request_of_the_next_turn_joins_the_same_commit(on_sqlite: Callable[[Scenario], None]) -> None:
+    async def scenario(db: Database) -> None:
+        seen = await _trace(db)
+        first = asyncio.ensure_future(db.write_on_driver(_add_limit("first")))
+        await asyncio.sleep(0)  # the first request's work has run: its group is open
+        await asyncio.sleep(0)  # one turn later
+        assert not first.done()
+        assert await db.write_on_driver(_add_limit("second")) == "second"
+        assert await first == "first"
+        assert seen.count("BEGIN IMMEDIATE") == 1
+        assert seen.count("COMMIT") == 1
+        assert _names(db) == {"first", "second"}
 
     on_sqlite(scenario)
 
