@@ -1,6 +1,7 @@
 """SQLite's hot requests share a commit: those that reach the store in one turn of the event
-loop, or in the turn after it, are committed together, each in a savepoint of its own. None is answered before the
-commit that keeps its work, and a failure undoes exactly the work it should."""
+loop, or in the turn after it, are committed together, each in a savepoint of its own. None
+is answered before the commit that keeps its work, and a failure undoes exactly the work it
+should."""
 
 from __future__ import annotations
 

@@ -283,8 +283,8 @@ class Database:
         after it, share one transaction, each in a savepoint of its own, committed once that
         second turn has run (group commit). A commit writes out every page its transaction
         changed, and these requests mostly change the same few pages (a busy limit's row, the
-        newest leases): one commit for all of them costs little more than one for each. A work that
-        raises is rolled back to its savepoint alone. No request is answered before the commit
+        newest leases): one commit for all of them costs little more than one for each. A
+        work that raises is rolled back to its savepoint alone. No request is answered before the commit
         that keeps its work; if that commit fails, every request of the group fails with it.
         """
         connection = self._sqlite_connection(self._write_engine)
