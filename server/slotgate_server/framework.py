@@ -91,7 +91,7 @@ class _ValidatedOnce(RequestValidationOperation):
     @functools.cached_property
     def _parameter_validator(self) -> ParameterValidator:
         operation = self._operation
-        uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
+        uri_parser = operation.uri_parser_class(operation.parameters, operation.body_definition())
         validator: ParameterValidator = self._validator_map["parameter"](
             operation.parameters,
             uri_parser=uri_parser,

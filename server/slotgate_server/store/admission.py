@@ -32,7 +32,7 @@ from slotgate_server import slots
 from slotgate_server.store import leases as lease_store
 from slotgate_server.store import limits as limit_store
 from slotgate_server.store import signals
-from slotgate_server.store.database import DURABLE_COMMIT, Database, driver_of
+from slotgate_server.store.database import DURABLE_COMMIT, RELAXED_COMMIT, Database, driver_of
 from slotgate_server.store.records import LeaseRecord, LimitRecord
 
 Row = Mapping[str, Any]
@@ -221,7 +221,7 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
     # they are once locked. A grant commits without waiting for the disk (`committing`), so
     # that the locks are not held through the flush; it is answered only once on disk
     # (`run_take`). A durable one waits for the disk as it commits.
-    committing = DURABLE_COMMIT if durable else "SELECT set_config('synchronous_commit', 'off', true)"
+    committing = DURABLE_COMMIT if durable else RELAXED_COMMIT
     return f"""
     WITH committing AS ({committing}
     ), named AS ({_named(name_count)}
@@ -383,7 +383,7 @@ _POSTGRES_GIVE_BACK = _give_back(
 # the release's first. What a crash can lose is the release alone; the lease then stays open
 # until it expires, like any lost holder's.
 _POSTGRES_RELEASE = f"""
-    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)
+    WITH relaxed AS ({RELAXED_COMMIT}
     ), ended AS ({_CLAIM}
     ), unlinked AS (
         DELETE FROM lease_limits WHERE lease_token IN (SELECT fencing_token FROM ended)

@@ -48,6 +48,8 @@ DURABLE_COMMIT = (
     "SELECT set_config('synchronous_commit', CASE current_setting('synchronous_commit')"
     " WHEN 'off' THEN 'on' ELSE current_setting('synchronous_commit') END, true)"
 )
+# Makes the statement's transaction commit without waiting for the log to reach the disk.
+RELAXED_COMMIT = "SELECT set_config('synchronous_commit', 'off', true)"
 # A durable transaction that writes to the log (a message for logical decoding, which nothing
 # here reads): a transaction that only took an id would commit without waiting.
 FLUSH_ON_COMMIT = f"{DURABLE_COMMIT}, pg_logical_emit_message(true, 'slotgate', 'flush')"
@@ -284,8 +286,9 @@ class Database:
         second turn has run (group commit). A commit writes out every page its transaction
         changed, and these requests mostly change the same few pages (a busy limit's row, the
         newest leases): one commit for all of them costs little more than one for each. A
-        work that raises is rolled back to its savepoint alone. No request is answered before the commit
-        that keeps its work; if that commit fails, every request of the group fails with it.
+        work that raises is rolled back to its savepoint alone. No request is answered before
+        the commit that keeps its work; if that commit fails, every request of the group fails
+        with it.
         """
         connection = self._sqlite_connection(self._write_engine)
         driver = driver_of(connection)
