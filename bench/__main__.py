@@ -8,7 +8,6 @@ Compare ratios measured in one run: the machine is shared, so absolute figures d
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import tempfile
@@ -61,19 +60,19 @@ def measure(target: str, *, seconds: float) -> dict[str, Any]:
         slice_seconds = seconds / ROUNDS
         for _ in range(ROUNDS):
             with cpu.measured(accounts["health"], server_pids=server_pids):
-                asyncio.run(
+                workloads.run(
                     workloads.run_clients(
                         urls, result=health, clients=16, seconds=slice_seconds, loop=workloads.health_loop
                     )
                 )
             with cpu.measured(accounts["contention"], server_pids=server_pids):
-                asyncio.run(
+                workloads.run(
                     workloads.contention(
                         urls, result=contention, limit_name="contended", clients=50, seconds=slice_seconds * 2
                     )
                 )
             with cpu.measured(accounts["uncontended"], server_pids=server_pids):
-                asyncio.run(
+                workloads.run(
                     workloads.run_clients(
                         urls, result=uncontended, clients=16, seconds=slice_seconds, loop=workloads.pair_loop("roomy")
                     )
@@ -84,7 +83,7 @@ def measure(target: str, *, seconds: float) -> dict[str, Any]:
             result.extra["server_busy_share"] = account.server_busy_share(replicas * workers)
             result.extra["server_waiting_share"] = account.server_waiting_share(replicas * workers)
         rate = workloads.Result("rate accuracy")
-        asyncio.run(
+        workloads.run(
             workloads.run_clients(urls, result=rate, clients=8, seconds=seconds, loop=workloads.rate_loop("rate-20"))
         )
         figures = {
@@ -176,7 +175,7 @@ def main() -> None:
     sql_floor = None
     if any(TARGETS[target][0] == "postgres" for target in targets):
         with tempfile.TemporaryDirectory() as tmp, fresh_database("postgres", Path(tmp)) as url:
-            floor = asyncio.run(workloads.raw_sql_floor(url, connections=16, seconds=seconds))
+            floor = workloads.run(workloads.raw_sql_floor(url, connections=16, seconds=seconds))
         sql_floor = floor.per_second
     results = {target: measure(target, seconds=seconds) for target in targets}
     for target, figures in results.items():

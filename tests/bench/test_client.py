@@ -1,5 +1,5 @@
 """The load generator's HTTP client: answers read whole however they arrive, a connection the
-server closes opened again, and a real server's acquire and release."""
+server closes opened again, and a real server's acquire and release; and the loop it runs on."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
+import uvloop
 
+from bench import workloads
 from bench.client import Connection
 from tests.support.live_server import LiveServer
 
@@ -108,9 +110,18 @@ def test_an_acquire_and_its_release_on_a_real_server(server: LiveServer, client:
         answers.append((held, None))
         connection.close()
 
-    asyncio.run(pair())
+    workloads.run(pair())
     (status, lease), released, (held, _) = answers
     assert status == 201 and isinstance(lease, dict) and lease["names"] == [name]
     assert held == 1
     assert released == (204, None)
     assert client.get(f"/api/v1/limits/{name}").json()["active_slots"] == 0
+
+
+def test_the_workloads_run_on_uvloop() -> None:
+    """The generator runs on the loop uvicorn serves on, the lighter of the two."""
+
+    async def running_loop() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    assert isinstance(workloads.run(running_loop()), uvloop.Loop)
