@@ -83,9 +83,7 @@ def measure(target: str, *, seconds: float) -> dict[str, Any]:
             result.extra["server_busy_share"] = account.server_busy_share(replicas * workers)
             result.extra["server_waiting_share"] = account.server_waiting_share(replicas * workers)
         rate = workloads.Result("rate accuracy")
-        workloads.run(
-            workloads.run_clients(urls, result=rate, clients=8, seconds=seconds, loop=workloads.rate_loop("rate-20"))
-        )
+        workloads.run(workloads.rate_accuracy(urls, result=rate, limit_name="rate-20", clients=8, seconds=seconds))
         figures = {
             "health": health.summary(),
             "contention": contention.summary(),
@@ -144,6 +142,12 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             "SDK block "
             f"{figures['sdk']['concurrency_block_ms']} ms, rate_limit {figures['sdk']['rate_limit_ms']} ms; "
             f"hand-off {figures['hand_off']['hand_off_median_ms']} ms"
+        )
+        rate = figures["rate_accuracy"]
+        lines.append(
+            f"{target:<20} rate: longest gap between grants {rate['longest_gap_between_grants_ms']} ms; "
+            f"generator's longest stall {rate['generator_longest_stall_ms']} ms; "
+            f"CPU stolen by the hypervisor {rate.get('cpu_stolen_by_hypervisor_seconds', '?')} s"
         )
         lines.append(f"{target:<20} CPU ms/op server/PostgreSQL/generator (server busy/waiting) {cpu_use(figures)}")
         failed = [name for name, ok in figures["verdicts"].items() if not ok]

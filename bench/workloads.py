@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import psutil
 import psycopg
 
 try:
@@ -147,16 +148,77 @@ def pair_loop(limit_name: str, holds: list[tuple[float, float]] | None = None) -
     return loop
 
 
-def rate_loop(limit_name: str) -> Loop:
+def rate_loop(limit_name: str, granted: list[float] | None = None) -> Loop:
+    """Rate-limit grants, waiting on the server; `granted` collects when each grant arrived."""
+
     async def loop(http: Connection, result: Result, stop_at: float) -> None:
         for _ in _bounded(stop_at):
             started = time.perf_counter()
             wait = max(0.0, min(SERVER_WAIT_SECONDS, stop_at - time.perf_counter()))
             status, _ = await http.request("POST", "/api/v1/rate-limit", {"names": [limit_name], "wait_seconds": wait})
             result.latencies.append(time.perf_counter() - started)
-            result.operations += result.count(status, ok=200)
+            if result.count(status, ok=200):
+                result.operations += 1
+                if granted is not None:
+                    granted.append(time.perf_counter())
 
     return loop
+
+
+async def rate_accuracy(urls: list[str], *, result: Result, limit_name: str, clients: int, seconds: float) -> Result:
+    """Grants of a decaying limit to clients that always wait for one, adding to `result`,
+    which also keeps what would explain a shortfall.
+
+    Each client has one request waiting on the server at a time, and a grant counts from the
+    moment its request had arrived and fit, so the clients make up for a pause of up to
+    `clients` grants' worth of drain. A longer pause costs grants that no server can give back
+    to them: one of the whole machine, which the generator's own loop sees as a late tick
+    (and the hypervisor as stolen time), or one of the server or PostgreSQL alone, which
+    shows as a long gap between grants while the generator's ticks were on time."""
+    granted: list[float] = []
+    done = asyncio.Event()
+    stolen_before = _stolen_seconds()
+    ticker = asyncio.create_task(longest_stall(done, bound_seconds=seconds + SERVER_WAIT_SECONDS))
+    try:
+        await run_clients(urls, result=result, clients=clients, seconds=seconds, loop=rate_loop(limit_name, granted))
+    finally:
+        done.set()
+    stall = await ticker
+    stolen = _stolen_seconds()
+    result.extra["longest_gap_between_grants_ms"] = round(longest_gap(granted) * 1e3, 1)
+    result.extra["generator_longest_stall_ms"] = round(stall * 1e3, 1)
+    if stolen is not None and stolen_before is not None:
+        result.extra["cpu_stolen_by_hypervisor_seconds"] = round(stolen - stolen_before, 2)
+    return result
+
+
+TICK_SECONDS = 0.01
+
+
+async def longest_stall(done: asyncio.Event, *, bound_seconds: float) -> float:
+    """The longest time the running loop was late for a tick, until `done` is set (at most
+    `bound_seconds`): how long this process was kept from running."""
+    worst = 0.0
+    stop_at = time.perf_counter() + bound_seconds
+    for _ in _bounded(stop_at):
+        if done.is_set():
+            break
+        before = time.perf_counter()
+        await asyncio.sleep(TICK_SECONDS)
+        worst = max(worst, time.perf_counter() - before - TICK_SECONDS)
+    return worst
+
+
+def longest_gap(moments: list[float]) -> float:
+    """The longest time between two consecutive moments (0 for fewer than two)."""
+    ordered = sorted(moments)
+    return max((later - earlier for earlier, later in itertools.pairwise(ordered)), default=0.0)
+
+
+def _stolen_seconds() -> float | None:
+    """CPU time the hypervisor gave to other machines, summed over the cores (Linux only)."""
+    steal = getattr(psutil.cpu_times(), "steal", None)
+    return None if steal is None else float(steal)
 
 
 async def watch_usage(url: str, limit_name: str, done: asyncio.Event) -> tuple[float, int]:
