@@ -12,7 +12,12 @@ import pytest
 
 from slotgate_server.errors import is_store_outage
 from slotgate_server.settings import normalise_database_url
-from slotgate_server.store.database import POSTGRES_CONNECTION_WAIT_SECONDS, POSTGRES_STATEMENTS, Database
+from slotgate_server.store.database import (
+    POSTGRES_CONNECTION_WAIT_SECONDS,
+    POSTGRES_STATEMENTS,
+    Database,
+    native_statement,
+)
 from tests.support.live_server import fresh_database
 
 
@@ -66,6 +71,34 @@ def test_after_a_burst_a_quiet_server_sends_every_statement_over_the_connection_
             await db.dispose()
         assert len({rows[0]["pid"] for rows in every_connection}) == POSTGRES_STATEMENTS, "the burst opened them all"
         assert len({rows[0]["pid"] for rows in backends}) == 1, backends
+
+    with fresh_database("postgres", tmp_path) as url:
+        asyncio.run(scenario(url))
+
+
+def test_hot_statements_are_converted_to_numbered_placeholders_once() -> None:
+    native = native_statement("SELECT %(a)s + %(b)s, %(a)s, '100%%' LIKE %(pattern)s")
+    assert native.text == b"SELECT $1 + $2, $1, '100%' LIKE $3"
+    assert native.parameters == ("a", "b", "pattern")
+    assert native_statement("SELECT %(a)s + %(b)s, %(a)s, '100%%' LIKE %(pattern)s") is native
+
+
+def test_long_hot_statements_with_many_parameters_run_on_postgresql(tmp_path: Path) -> None:
+    # 6 KiB, a name used twice, and more parameters than psycopg keeps a conversion of.
+    padding = "/* " + "x" * 6000 + " */"
+    terms = " + ".join(f"%(p{index})s::int" for index in range(60))
+    sql = f"SELECT {terms} AS total, %(p7)s::int AS seventh {padding}"
+
+    async def scenario(url: str) -> None:
+        db = Database(normalise_database_url(url))
+        await db.open()
+        try:
+            for _ in range(8):  # past psycopg's threshold for preparing a statement
+                assert await db.statement(sql, {f"p{index}": index for index in range(60)}) == [
+                    {"total": sum(range(60)), "seventh": 7}
+                ]
+        finally:
+            await db.dispose()
 
     with fresh_database("postgres", tmp_path) as url:
         asyncio.run(scenario(url))

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -164,9 +167,10 @@ class Database:
     async def _run_statement(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
         connection = await self._hot_pool.getconn()
         try:
-            cursor = connection.cursor()
+            native = native_statement(sql)
+            cursor = psycopg.AsyncRawCursor(connection)
             try:
-                await cursor.execute(sql, parameters)
+                await cursor.execute(native.text, [parameters[name] for name in native.parameters])
             except psycopg.OperationalError:
                 if connection.broken:
                     # PostgreSQL restarted or went away: the idle connections are most likely
@@ -438,6 +442,37 @@ class MostRecentFirstPool(AsyncConnectionPool):
         except BaseException:
             self._pool.rotate(-1)  # none was taken: the queue as it was
             raise
+
+
+@dataclass(frozen=True)
+class NativeStatement:
+    """A statement with PostgreSQL's own placeholders (`$1`), and the name of the parameter
+    each stands for."""
+
+    text: bytes
+    parameters: tuple[str, ...]
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+@functools.cache
+def native_statement(sql: str) -> NativeStatement:
+    """`sql`, in psycopg's `%(name)s` style, as PostgreSQL takes it: converted once per
+    statement. psycopg converts a statement at every run, and keeps its conversion only of
+    statements up to 4 KiB; a take is longer, and converting it again cost 66 µs, a twentieth
+    of the server's time per acquire and release."""
+    names: list[str] = []
+
+    def placeholder(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name is None:
+            return "%"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return NativeStatement(text=_PLACEHOLDER.sub(placeholder, sql).encode(), parameters=tuple(names))
 
 
 def postgres_conninfo(url: str) -> str:
