@@ -1,10 +1,18 @@
-"""Prometheus metrics, one registry per app (no process globals)."""
+"""Prometheus metrics, one registry per app (no process globals).
+
+Two kinds. What a limit's row keeps (its size, its occupancy, its open leases, and its counts
+of granted and denied slots and of expired leases) is read from the store at each scrape, so
+that every server process, worker or replica, answers the same and a restart loses nothing.
+What a process measures itself (how long its requests took to be decided, and the requests it
+granted and denied) is that process's own, as Prometheus's client libraries keep it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from slotgate_server import slots
 from slotgate_server.store.records import LimitRecord
@@ -16,29 +24,70 @@ CONTENT_TYPE = "text/plain"
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.grants = Counter("slotgate_grants", "Slot grants.", ["mode"], registry=self.registry)
-        self.denials = Counter(
-            "slotgate_denials", "Requests refused for lack of slots.", ["mode"], registry=self.registry
+        self.grants = Counter(
+            "slotgate_grants", "Requests granted slots by this server process.", ["mode"], registry=self.registry
         )
-        self.expiries = Counter("slotgate_lease_expiries", "Leases reclaimed after expiring.", registry=self.registry)
+        self.denials = Counter(
+            "slotgate_denials",
+            "Requests refused for lack of slots by this server process.",
+            ["mode"],
+            registry=self.registry,
+        )
+        self.expiries = Counter(
+            "slotgate_lease_expiries", "Leases this server process reclaimed after expiring.", registry=self.registry
+        )
         self.take_latency = Histogram(
             "slotgate_take_seconds",
-            "Time to decide a slot request (grant or denial).",
-            ["mode"],
+            "Time this server process took to decide a slot request (grant or denial), per limit named.",
+            ["mode", "limit"],
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=self.registry,
         )
-        self.occupancy = Gauge(
-            "slotgate_active_slots", "Occupied slots per limit, decay applied.", ["limit"], registry=self.registry
-        )
-        self.capacity = Gauge("slotgate_limit_slots", "Slots per limit.", ["limit"], registry=self.registry)
+
+    def decided(self, mode: str, *, names: Sequence[str], granted: bool, seconds: float) -> None:
+        """A slot request on `names` was granted or refused after `seconds`."""
+        (self.grants if granted else self.denials).labels(mode).inc()
+        for name in names:
+            self.take_latency.labels(mode, name).observe(seconds)
 
     def render(self, limits: Iterable[LimitRecord], *, now: float) -> bytes:
-        """The exposition text, with per-limit gauges taken from `limits` as of `now`."""
-        self.occupancy.clear()
-        self.capacity.clear()
-        for record in limits:
-            occupied = slots.occupied_now(record.state, decay_per_second=record.slot_decay_per_second, now=now)
-            self.occupancy.labels(record.name).set(occupied)
-            self.capacity.labels(record.name).set(record.limit)
-        return generate_latest(self.registry)
+        """The exposition text: this process's own metrics, then each limit's from `limits`
+        as of `now`."""
+        return generate_latest(self.registry) + generate_latest(_LimitRows(limits, now=now))
+
+
+class _LimitRows:
+    """The per-limit families, from the limits' rows as read for one scrape."""
+
+    def __init__(self, limits: Iterable[LimitRecord], *, now: float) -> None:
+        self.limits = list(limits)
+        self.now = now
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["limit"]
+        size = GaugeMetricFamily("slotgate_limit_slots", "Slots per limit.", labels=labels)
+        occupied = GaugeMetricFamily("slotgate_active_slots", "Occupied slots per limit, decay applied.", labels=labels)
+        open_leases = GaugeMetricFamily("slotgate_open_leases", "Open leases per limit.", labels=labels)
+        granted = CounterMetricFamily(
+            "slotgate_granted_slots", "Slots taken on the limit, by every server process.", labels=labels
+        )
+        denied = CounterMetricFamily(
+            "slotgate_denied_slots",
+            "Slots refused on the limit for lack of room, by every server process.",
+            labels=labels,
+        )
+        expired = CounterMetricFamily(
+            "slotgate_expired_leases",
+            "Leases on the limit that expired before they were released, by every server process.",
+            labels=labels,
+        )
+        for record in self.limits:
+            name = [record.name]
+            size.add_metric(name, record.limit)
+            occupancy = slots.occupied_now(record.state, decay_per_second=record.slot_decay_per_second, now=self.now)
+            occupied.add_metric(name, occupancy)
+            open_leases.add_metric(name, record.open_leases or 0)
+            granted.add_metric(name, record.granted_slots)
+            denied.add_metric(name, record.denied_slots)
+            expired.add_metric(name, record.expired_leases)
+        yield from (size, occupied, open_leases, granted, denied, expired)

@@ -12,12 +12,14 @@ from pathlib import Path
 import httpx
 
 from tests.cli.test_server_start import start, wait_healthy
+from tests.support import metrics
 from tests.support.live_server import fresh_database, running_server
 
 LIMIT = 5
 CLIENTS = 50
 ROUNDS = 3
 DEADLINE_SECONDS = 90
+SCRAPES = 4
 
 
 @dataclass
@@ -28,6 +30,8 @@ class Observations:
     server_max_open: int = 0
     denials: int = 0
     failures: list[str] = field(default_factory=list)
+    # The limit's figures in /metrics once the load is over, as each scrape saw them.
+    scraped: list[dict[str, float]] = field(default_factory=list)
 
 
 async def hold_repeatedly(http: httpx.AsyncClient, name: str, seen: Observations, deadline: float) -> None:
@@ -89,6 +93,10 @@ async def run_load(urls: list[str], name: str) -> Observations:
         await asyncio.gather(*watchers)
         final = (await clients[-1].get(f"/api/v1/limits/{name}")).json()
         assert final["active_slots"] == 0 and final["open_leases"] == 0
+        # Several scrapes of each address: the workers behind one port take turns answering.
+        for http in clients:
+            for _ in range(SCRAPES):
+                seen.scraped.append(metrics.of_limit((await http.get("/metrics")).text, name))
     finally:
         for http in clients:
             await http.aclose()
@@ -102,6 +110,12 @@ def assert_never_over_the_limit(seen: Observations) -> None:
     assert most_held_at_once(seen.holds) <= LIMIT
     assert seen.server_max_active <= LIMIT and seen.server_max_open <= LIMIT
     assert len(set(seen.tokens)) == len(seen.tokens)
+    # Every server process counts every grant and refusal, its own and the others'.
+    counted = {"slotgate_granted_slots_total": len(seen.holds), "slotgate_denied_slots_total": seen.denials}
+    assert len(seen.scraped) >= SCRAPES
+    for figures in seen.scraped:
+        assert {key: figures[key] for key in counted} == counted
+        assert figures["slotgate_active_slots"] == 0 and figures["slotgate_open_leases"] == 0
 
 
 def test_fifty_clients_on_a_limit_of_five(client: httpx.Client, name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -9,6 +10,7 @@ import psycopg
 
 from tests.api.test_leases import acquire
 from tests.api.test_limits import create
+from tests.support import metrics
 from tests.support.live_server import POSTGRES_URL, fresh_database, running_server
 
 
@@ -22,14 +24,31 @@ def test_health_names_the_store(client: httpx.Client, store: str) -> None:
 def test_metrics_count_grants_denials_and_occupancy(client: httpx.Client, name: str) -> None:
     create(client, name, limit=1)
     acquire(client, name)
-    acquire(client, name)
+    acquire(client, name)  # refused: the limit is full
     response = client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    lines = response.text.splitlines()
-    assert any(line.startswith('slotgate_grants_total{mode="concurrency"}') for line in lines)
-    assert any(line.startswith('slotgate_denials_total{mode="concurrency"}') for line in lines)
-    assert f'slotgate_active_slots{{limit="{name}"}} 1.0' in lines
-    assert f'slotgate_limit_slots{{limit="{name}"}} 1.0' in lines
+    assert metrics.of_limit(response.text, name) == {
+        "slotgate_limit_slots": 1.0,
+        "slotgate_active_slots": 1.0,
+        "slotgate_open_leases": 1.0,
+        "slotgate_granted_slots_total": 1.0,
+        "slotgate_denied_slots_total": 1.0,
+        "slotgate_expired_leases_total": 0.0,
+    }
+    latency = {"mode": "concurrency", "limit": name}
+    assert metrics.sample(response.text, "slotgate_take_seconds_count", **latency) == 2.0
+    assert metrics.sample(response.text, "slotgate_grants_total", mode="concurrency") is not None
+    assert metrics.sample(response.text, "slotgate_denials_total", mode="concurrency") is not None
+
+
+def test_metrics_count_expired_leases_per_limit(client: httpx.Client, name: str) -> None:
+    create(client, name, limit=2)
+    acquire(client, name, lease_duration=0.5)
+    time.sleep(0.6)
+    assert acquire(client, name, slots=2).status_code == 201  # reclaims the expired lease first
+    figures = metrics.of_limit(client.get("/metrics").text, name)
+    assert figures["slotgate_expired_leases_total"] == 1.0
+    assert figures["slotgate_granted_slots_total"] == 3.0 and figures["slotgate_active_slots"] == 2.0
 
 
 def test_a_lost_database_answers_503_not_500(tmp_path: Path) -> None:

@@ -104,6 +104,10 @@ def _states(conn: Connection) -> dict[str, slots.SlotState]:
     return {name: slots.SlotState(occupied, at) for name, occupied, at in rows}
 
 
+def _granted_slots(conn: Connection) -> dict[str, int]:
+    return {name: granted for name, granted in conn.execute(select(limits.c.name, limits.c.granted_slots))}
+
+
 def _view(name: str, spec: LimitSpec) -> slots.LimitView:
     return slots.LimitView(
         name=name,
@@ -143,6 +147,7 @@ def test_sql_admission_agrees_with_slots(
         )
         taken = admission.take(conn, request)
         after = _states(conn)
+        counted = _granted_slots(conn)
         links = conn.execute(select(lease_limits.c.limit_id, lease_limits.c.slots)).all()
         transaction.rollback()
 
@@ -157,9 +162,12 @@ def test_sql_admission_agrees_with_slots(
             assert after[name] == expected.taken.get(name, slots.SlotState(by_name[name].occupied, by_name[name].at))
         assert (taken.fencing_token is not None) == with_lease
         assert sorted(links) == (sorted((f"id-{name}", expected.counted[name]) for name in names) if with_lease else [])
+        # Every active limit counts the slots taken; an inactive one takes none.
+        assert counted == {name: requested if spec.active else 0 for name, spec in by_name.items()}
     else:
         assert {record.name for record in taken.blocking} == set(expected.blocking)
         assert after == {name: slots.SlotState(spec.occupied, spec.at) for name, spec in by_name.items()}
+        assert counted == dict.fromkeys(names, 0)
         assert links == []
 
 

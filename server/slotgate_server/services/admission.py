@@ -80,8 +80,7 @@ async def take_slots(
             ),
         )
         if attempt.granted:
-            server.metrics.grants.labels(mode).inc()
-            server.metrics.take_latency.labels(mode).observe(time.perf_counter() - started)
+            server.metrics.decided(mode, names=ordered, granted=True, seconds=time.perf_counter() - started)
             return Grant(now=now, fencing_token=attempt.fencing_token)
         _refuse_impossible(attempt.records, names=ordered, requested=requested, require_decay=require_decay)
         if not attempt.blocking:
@@ -91,8 +90,7 @@ async def take_slots(
             await reclaim_expired(server, limit_ids=attempt.expired_on)
             continue
         if time.monotonic() >= deadline:
-            server.metrics.denials.labels(mode).inc()
-            server.metrics.take_latency.labels(mode).observe(time.perf_counter() - started)
+            server.metrics.decided(mode, names=ordered, granted=False, seconds=time.perf_counter() - started)
             raise await server.db.write_statements(
                 _record_denial,
                 blocking=attempt.blocking,
@@ -181,10 +179,12 @@ def expire(conn: Connection, *, ended: Sequence[LeaseRecord], now: float) -> Non
     tokens = [lease.fencing_token for lease in ended]
     counted = limit_store.lock_limits_of(conn, lease_tokens=tokens)
     states = {
-        record.id: slots.give_back(record.state, released=n, decay_per_second=record.slot_decay_per_second, now=now)
-        for record, n in counted
+        on.limit.id: slots.give_back(
+            on.limit.state, released=on.slots, decay_per_second=on.limit.slot_decay_per_second, now=now
+        )
+        for on in counted
     }
-    limit_store.write_states(conn, states=states)
+    limit_store.write_expiries(conn, states=states, expired_leases={on.limit.id: on.leases for on in counted})
     lease_store.drop_links(conn, tokens=tokens)
     lease_store.end_leases(conn, tokens=tokens, reason="expired", now=now)
     for lease in ended:

@@ -40,7 +40,8 @@ Row = Mapping[str, Any]
 # Open leases are not counted on the hot path.
 LIMIT_COLUMNS = (
     "id, name, slot_limit, slot_decay_per_second, active, occupied, occupied_at, "
-    "denied_slots, avg_occupancy_seconds, created, updated, CAST(NULL AS INTEGER) AS open_leases"
+    "denied_slots, granted_slots, expired_leases, avg_occupancy_seconds, created, updated, "
+    "CAST(NULL AS INTEGER) AS open_leases"
 )
 LEASE_COLUMNS = "fencing_token, id, names, slots, holder, lease_duration, created, expires_at, ended_at, end_reason"
 
@@ -96,7 +97,7 @@ def _query(conn: Connection, sql: str, parameters: Mapping[str, Any]) -> Sequenc
 
 @functools.cache
 def _statement(sql: str) -> TextClause:
-    # One space between words: psycopg caches its parse of a statement only up to 4 KiB.
+    # One space between words: less to send, and to hash when psycopg looks for its prepared form.
     return text(" ".join(sql.split()))
 
 
@@ -232,7 +233,8 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
     ), judged AS ({_judgement(sql, "locked")}
     ), verdict AS ({_all_grantable("judged", require_decay=require_decay)}
     ), taken AS (
-        UPDATE limits SET occupied = {_new_occupied(sql, "judged")}, occupied_at = judged.new_at
+        UPDATE limits SET occupied = {_new_occupied(sql, "judged")}, occupied_at = judged.new_at,
+            granted_slots = limits.granted_slots + :requested
         FROM judged, verdict
         WHERE limits.id = judged.id AND verdict.granted AND judged.active
     ){lease_ctes}
@@ -326,7 +328,9 @@ def _lease_parameters(lease: NewLease, *, now: float) -> dict[str, Any]:
     }
 
 
-_SQLITE_WRITE_TAKEN = "UPDATE limits SET occupied = :occupied, occupied_at = :at WHERE id = :limit_id"
+_SQLITE_WRITE_TAKEN = """
+    UPDATE limits SET occupied = :occupied, occupied_at = :at, granted_slots = granted_slots + :requested
+    WHERE id = :limit_id"""
 _SQLITE_INSERT_LEASE = _INSERT_LEASE.format(source=f"VALUES ({_LEASE_VALUES.format(names=':lease_names')})")
 _SQLITE_INSERT_LINK = _INSERT_LINKS.format(source="VALUES (:lease_token, :limit_id, :slots)")
 
@@ -336,17 +340,17 @@ def _sqlite_write_grant(
 ) -> int | None:
     """Write the new states the judgement computed, and the lease with its links."""
     driver = driver_of(conn)
+    requested = parameters["requested"]
     taken = [
-        {"limit_id": row["id"], "occupied": row["new_occupied"], "at": row["new_at"]} for row in rows if row["active"]
+        {"limit_id": row["id"], "occupied": row["new_occupied"], "at": row["new_at"], "requested": requested}
+        for row in rows
+        if row["active"]
     ]
     driver.executemany(_SQLITE_WRITE_TAKEN, taken)
     if not record_lease:
         return None
     token: int = driver.execute(_SQLITE_INSERT_LEASE, parameters).fetchone()[0]
-    links = [
-        {"lease_token": token, "limit_id": row["id"], "slots": parameters["requested"] if row["active"] else 0}
-        for row in rows
-    ]
+    links = [{"lease_token": token, "limit_id": row["id"], "slots": requested if row["active"] else 0} for row in rows]
     driver.executemany(_SQLITE_INSERT_LINK, links)
     return token
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, update
@@ -36,6 +37,8 @@ def record(row: Mapping[Any, Any]) -> LimitRecord:
         active=bool(row["active"]),  # SQLite's driver, read directly, gives 0 or 1
         state=slots.SlotState(occupied=row["occupied"], at=row["occupied_at"]),
         denied_slots=row["denied_slots"],
+        granted_slots=row["granted_slots"],
+        expired_leases=row["expired_leases"],
         avg_occupancy_seconds=row["avg_occupancy_seconds"],
         open_leases=row["open_leases"],
         created=row["created"],
@@ -53,6 +56,8 @@ def _new_limit(*, name: str, config: Mapping[str, Any], now: float) -> dict[str,
         "occupied": 0.0,
         "occupied_at": now,
         "denied_slots": 0,
+        "granted_slots": 0,
+        "expired_leases": 0,
         "avg_occupancy_seconds": None,
         "created": now,
         "updated": now,
@@ -139,11 +144,24 @@ _LOCK_OF_LEASES = (
     .order_by(limits.c.name)
     .with_for_update(of=limits)
 )
-_WRITE_STATE = (
+_WRITE_EXPIRY = (
     update(limits)
     .where(limits.c.id == bindparam("limit_id"))
-    .values(occupied=bindparam("occupied"), occupied_at=bindparam("at"))
+    .values(
+        occupied=bindparam("occupied"),
+        occupied_at=bindparam("at"),
+        expired_leases=limits.c.expired_leases + bindparam("expired"),
+    )
 )
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A limit that leases count slots on: how many slots, of how many leases."""
+
+    limit: LimitRecord
+    slots: int
+    leases: int
 
 
 def lock_limits(conn: Connection, *, names: Iterable[str]) -> list[LimitRecord]:
@@ -152,20 +170,26 @@ def lock_limits(conn: Connection, *, names: Iterable[str]) -> list[LimitRecord]:
     return [record(row._mapping) for row in conn.execute(_LOCK_BY_NAME, {"names": list(names)})]
 
 
-def lock_limits_of(conn: Connection, *, lease_tokens: Sequence[int]) -> list[tuple[LimitRecord, int]]:
-    """The limits the given leases count slots on, locked in name order, with the slots
-    counted on each."""
-    counted: dict[str, tuple[LimitRecord, int]] = {}
+def lock_limits_of(conn: Connection, *, lease_tokens: Sequence[int]) -> list[Counted]:
+    """The limits the given leases count slots on, locked in name order, with what they count
+    on each."""
+    counted: dict[str, Counted] = {}
     for row in conn.execute(_LOCK_OF_LEASES, {"tokens": list(lease_tokens)}):
-        limit, already = counted.get(row.id, (record(row._mapping), 0))
-        counted[row.id] = (limit, already + row.counted)
+        before = counted.get(row.id) or Counted(limit=record(row._mapping), slots=0, leases=0)
+        counted[row.id] = replace(before, slots=before.slots + row.counted, leases=before.leases + 1)
     return list(counted.values())
 
 
-def write_states(conn: Connection, *, states: Mapping[str, slots.SlotState]) -> None:
-    """Store new slot states, keyed by limit id."""
+def write_expiries(
+    conn: Connection, *, states: Mapping[str, slots.SlotState], expired_leases: Mapping[str, int]
+) -> None:
+    """Store the slot states left once leases expired, keyed by limit id, and count the
+    expired leases on each limit."""
     for limit_id, state in states.items():
-        conn.execute(_WRITE_STATE, {"limit_id": limit_id, "occupied": state.occupied, "at": state.at})
+        conn.execute(
+            _WRITE_EXPIRY,
+            {"limit_id": limit_id, "occupied": state.occupied, "at": state.at, "expired": expired_leases[limit_id]},
+        )
 
 
 def count_denial(conn: Connection, *, limit_ids: Sequence[str], slots_denied: int) -> None:

@@ -16,6 +16,8 @@ class LimitRecord:
     active: bool
     state: slots.SlotState
     denied_slots: int
+    granted_slots: int
+    expired_leases: int
     avg_occupancy_seconds: float | None
     open_leases: int | None  # None where the query did not count them
     created: float

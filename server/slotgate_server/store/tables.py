@@ -27,7 +27,10 @@ class LimitRow(Base):
     # The slot state: `occupied` slots as of `occupied_at`; decay is applied on read.
     occupied: Mapped[float] = mapped_column(Double, default=0.0)
     occupied_at: Mapped[float] = mapped_column(Double)
+    # Counters for the metrics, kept in the row so that every server process counts alike.
     denied_slots: Mapped[int] = mapped_column(BigInteger, default=0)
+    granted_slots: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    expired_leases: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     avg_occupancy_seconds: Mapped[float | None] = mapped_column(Double, nullable=True)
     created: Mapped[float] = mapped_column(Double)
     updated: Mapped[float] = mapped_column(Double)
