@@ -1,14 +1,16 @@
 """Prometheus metrics, one registry per app (no process globals).
 
-Two kinds. What a limit's row keeps (its size, its occupancy, its open leases, and its counts
-of granted and denied slots and of expired leases) is read from the store at each scrape, so
-that every server process, worker or replica, answers the same and a restart loses nothing.
-What a process measures itself (how long its requests took to be decided, and the requests it
-granted and denied) is that process's own, as Prometheus's client libraries keep it.
+Two kinds. What the store keeps of each limit (its size, its occupancy, its open leases, and
+its counts of granted and denied slots and of expired leases) is read at each scrape, so that
+every server process, worker or replica, answers the same and a restart loses nothing. What a
+process measures itself (how long its requests took to be decided, the requests it granted and
+denied, the expired leases it reclaimed) is that process's own, as Prometheus's client
+libraries keep it.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -19,6 +21,9 @@ from slotgate_server.store.records import LimitRecord
 
 # The Prometheus text format; scrapers read plain text as its version 0.0.4.
 CONTENT_TYPE = "text/plain"
+# The ways slots are taken: under a lease, or by a rate limit.
+MODES = ("concurrency", "rate_limit")
+TAKE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 class Metrics:
@@ -34,21 +39,38 @@ class Metrics:
             registry=self.registry,
         )
         self.expiries = Counter(
-            "slotgate_lease_expiries", "Leases this server process reclaimed after expiring.", registry=self.registry
+            "slotgate_lease_expiries",
+            "Expired leases this server process's sweep and acquires reclaimed.",
+            registry=self.registry,
         )
         self.take_latency = Histogram(
             "slotgate_take_seconds",
-            "Time this server process took to decide a slot request (grant or denial), per limit named.",
+            "Time this server process took to decide a slot request (grant or denial).",
+            ["mode"],
+            buckets=TAKE_BUCKETS,
+            registry=self.registry,
+        )
+        self.take_latency_per_limit = Histogram(
+            "slotgate_limit_take_seconds",
+            "Time this server process took to decide a slot request, once for each limit it named.",
             ["mode", "limit"],
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            buckets=TAKE_BUCKETS,
             registry=self.registry,
         )
 
     def decided(self, mode: str, *, names: Sequence[str], granted: bool, seconds: float) -> None:
         """A slot request on `names` was granted or refused after `seconds`."""
         (self.grants if granted else self.denials).labels(mode).inc()
+        self.take_latency.labels(mode).observe(seconds)
         for name in names:
-            self.take_latency.labels(mode, name).observe(seconds)
+            self.take_latency_per_limit.labels(mode, name).observe(seconds)
+
+    def forget(self, name: str) -> None:
+        """A limit was deleted through this process: drop its series here. (Other processes
+        keep theirs until they restart; a limit made again under the name continues them.)"""
+        for mode in MODES:
+            with contextlib.suppress(KeyError):
+                self.take_latency_per_limit.remove(mode, name)
 
     def render(self, limits: Iterable[LimitRecord], *, now: float) -> bytes:
         """The exposition text: this process's own metrics, then each limit's from `limits`

@@ -23,6 +23,7 @@ def test_health_names_the_store(client: httpx.Client, store: str) -> None:
 
 def test_metrics_count_grants_denials_and_occupancy(client: httpx.Client, name: str) -> None:
     create(client, name, limit=1)
+    before = client.get("/metrics").text
     acquire(client, name)
     acquire(client, name)  # refused: the limit is full
     response = client.get("/metrics")
@@ -35,20 +36,39 @@ def test_metrics_count_grants_denials_and_occupancy(client: httpx.Client, name: 
         "slotgate_denied_slots_total": 1.0,
         "slotgate_expired_leases_total": 0.0,
     }
-    latency = {"mode": "concurrency", "limit": name}
-    assert metrics.sample(response.text, "slotgate_take_seconds_count", **latency) == 2.0
-    assert metrics.sample(response.text, "slotgate_grants_total", mode="concurrency") is not None
-    assert metrics.sample(response.text, "slotgate_denials_total", mode="concurrency") is not None
+    per_limit = {"mode": "concurrency", "limit": name}
+    assert metrics.sample(response.text, "slotgate_limit_take_seconds_count", **per_limit) == 2.0
+    # The process's own counts, of every limit it served: this test added one of each.
+    for process_count in ("slotgate_grants_total", "slotgate_denials_total", "slotgate_take_seconds_count"):
+        added = metrics.sample(response.text, process_count, mode="concurrency") or 0.0
+        already = metrics.sample(before, process_count, mode="concurrency") or 0.0
+        assert added - already == (2.0 if process_count == "slotgate_take_seconds_count" else 1.0), process_count
 
 
-def test_metrics_count_expired_leases_per_limit(client: httpx.Client, name: str) -> None:
+def test_an_expired_lease_counts_on_every_limit_it_named(client: httpx.Client, name: str) -> None:
+    idle = f"{name}-inactive"
     create(client, name, limit=2)
-    acquire(client, name, lease_duration=0.5)
+    create(client, idle, limit=2, active=False)
+    acquire(client, name, idle, lease_duration=0.5)
     time.sleep(0.6)
     assert acquire(client, name, slots=2).status_code == 201  # reclaims the expired lease first
-    figures = metrics.of_limit(client.get("/metrics").text, name)
-    assert figures["slotgate_expired_leases_total"] == 1.0
-    assert figures["slotgate_granted_slots_total"] == 3.0 and figures["slotgate_active_slots"] == 2.0
+    exposition = client.get("/metrics").text
+    active, inactive = metrics.of_limit(exposition, name), metrics.of_limit(exposition, idle)
+    assert active["slotgate_expired_leases_total"] == 1.0 and inactive["slotgate_expired_leases_total"] == 1.0
+    assert active["slotgate_granted_slots_total"] == 3.0 and active["slotgate_active_slots"] == 2.0
+    # An inactive limit takes no slots, and no lease is open on it any more.
+    assert inactive["slotgate_granted_slots_total"] == 0.0 and inactive["slotgate_open_leases"] == 0.0
+
+
+def test_a_deleted_limit_leaves_the_metrics(client: httpx.Client, name: str) -> None:
+    create(client, name, limit=1)
+    acquire(client, name)
+    per_limit = {"mode": "concurrency", "limit": name}
+    assert metrics.sample(client.get("/metrics").text, "slotgate_limit_take_seconds_count", **per_limit) == 1.0
+    assert client.delete(f"/api/v1/limits/{name}").status_code == 204
+    exposition = client.get("/metrics").text
+    assert metrics.of_limit(exposition, name) == {}
+    assert metrics.sample(exposition, "slotgate_limit_take_seconds_count", **per_limit) is None
 
 
 def test_a_lost_database_answers_503_not_500(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from slotgate_server.errors import is_store_outage
@@ -81,6 +82,23 @@ def test_hot_statements_are_converted_to_numbered_placeholders_once() -> None:
     assert native.text == b"SELECT $1 + $2, $1, '100%' LIKE $3"
     assert native.parameters == ("a", "b", "pattern")
     assert native_statement("SELECT %(a)s + %(b)s, %(a)s, '100%%' LIKE %(pattern)s") is native
+    with pytest.raises(psycopg.ProgrammingError, match="only %\\(name\\)s placeholders"):
+        native_statement("SELECT %s")
+
+
+def test_a_hot_statement_without_one_of_its_parameters_is_refused_before_it_is_sent(tmp_path: Path) -> None:
+    async def scenario(url: str) -> None:
+        db = Database(normalise_database_url(url))
+        await db.open()
+        try:
+            with pytest.raises(psycopg.ProgrammingError, match="query parameter missing: b"):
+                await db.statement("SELECT %(a)s::int + %(b)s::int AS sum", {"a": 1})
+            assert await db.statement("SELECT %(a)s::int + %(b)s::int AS sum", {"a": 1, "b": 2}) == [{"sum": 3}]
+        finally:
+            await db.dispose()
+
+    with fresh_database("postgres", tmp_path) as url:
+        asyncio.run(scenario(url))
 
 
 def test_long_hot_statements_with_many_parameters_run_on_postgresql(tmp_path: Path) -> None:

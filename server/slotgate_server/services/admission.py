@@ -183,6 +183,7 @@ def expire(conn: Connection, *, ended: Sequence[LeaseRecord], now: float) -> Non
             on.limit.state, released=on.slots, decay_per_second=on.limit.slot_decay_per_second, now=now
         )
         for on in counted
+        if on.slots > 0
     }
     limit_store.write_expiries(conn, states=states, expired_leases={on.limit.id: on.leases for on in counted})
     lease_store.drop_links(conn, tokens=tokens)

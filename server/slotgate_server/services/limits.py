@@ -78,6 +78,7 @@ async def delete(server: ServerState, *, name: str) -> None:
     if not await server.db.write(_delete, name=name):
         raise _not_found(name)
     server.freed.freed_here(name)  # its waiters learn at once that it is gone
+    server.metrics.forget(name)
 
 
 def _delete(conn: Connection, *, name: str) -> bool:

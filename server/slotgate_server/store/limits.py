@@ -140,24 +140,22 @@ _LOCK_BY_NAME = (
 _LOCK_OF_LEASES = (
     select(limits, _not_counted, lease_links.c.slots.label("counted"))
     .join(lease_links, lease_links.c.limit_id == limits.c.id)
-    .where(lease_links.c.lease_token.in_(bindparam("tokens", expanding=True)), lease_links.c.slots > 0)
+    .where(lease_links.c.lease_token.in_(bindparam("tokens", expanding=True)))
     .order_by(limits.c.name)
     .with_for_update(of=limits)
 )
-_WRITE_EXPIRY = (
+_COUNT_EXPIRED = (
     update(limits)
     .where(limits.c.id == bindparam("limit_id"))
-    .values(
-        occupied=bindparam("occupied"),
-        occupied_at=bindparam("at"),
-        expired_leases=limits.c.expired_leases + bindparam("expired"),
-    )
+    .values(expired_leases=limits.c.expired_leases + bindparam("expired"))
 )
+_WRITE_EXPIRY = _COUNT_EXPIRED.values(occupied=bindparam("occupied"), occupied_at=bindparam("at"))
 
 
 @dataclass(frozen=True)
 class Counted:
-    """A limit that leases count slots on: how many slots, of how many leases."""
+    """A limit that leases name: how many slots they count on it (none where it was inactive
+    when they were granted), and how many leases they are."""
 
     limit: LimitRecord
     slots: int
@@ -171,8 +169,7 @@ def lock_limits(conn: Connection, *, names: Iterable[str]) -> list[LimitRecord]:
 
 
 def lock_limits_of(conn: Connection, *, lease_tokens: Sequence[int]) -> list[Counted]:
-    """The limits the given leases count slots on, locked in name order, with what they count
-    on each."""
+    """The limits the given leases name, locked in name order, with what they count on each."""
     counted: dict[str, Counted] = {}
     for row in conn.execute(_LOCK_OF_LEASES, {"tokens": list(lease_tokens)}):
         before = counted.get(row.id) or Counted(limit=record(row._mapping), slots=0, leases=0)
@@ -183,13 +180,16 @@ def lock_limits_of(conn: Connection, *, lease_tokens: Sequence[int]) -> list[Cou
 def write_expiries(
     conn: Connection, *, states: Mapping[str, slots.SlotState], expired_leases: Mapping[str, int]
 ) -> None:
-    """Store the slot states left once leases expired, keyed by limit id, and count the
-    expired leases on each limit."""
-    for limit_id, state in states.items():
-        conn.execute(
-            _WRITE_EXPIRY,
-            {"limit_id": limit_id, "occupied": state.occupied, "at": state.at, "expired": expired_leases[limit_id]},
-        )
+    """Count expired leases on each limit they named (`expired_leases`, by limit id), and store
+    the slot states they left where they held slots (`states`)."""
+    for limit_id, expired in expired_leases.items():
+        state = states.get(limit_id)
+        if state is None:
+            conn.execute(_COUNT_EXPIRED, {"limit_id": limit_id, "expired": expired})
+        else:
+            conn.execute(
+                _WRITE_EXPIRY, {"limit_id": limit_id, "expired": expired, "occupied": state.occupied, "at": state.at}
+            )
 
 
 def count_denial(conn: Connection, *, limit_ids: Sequence[str], slots_denied: int) -> None:

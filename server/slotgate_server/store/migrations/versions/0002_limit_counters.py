@@ -13,13 +13,15 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE on both stores (SQLite has dropped columns since 3.35): a batch operation
+# would copy the table on SQLite, and dropping the old copy would cascade to the leases' links.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("limits") as limits:
-        limits.add_column(sa.Column("granted_slots", sa.BigInteger(), nullable=False, server_default="0"))
-        limits.add_column(sa.Column("expired_leases", sa.BigInteger(), nullable=False, server_default="0"))
+    op.add_column("limits", sa.Column("granted_slots", sa.BigInteger(), nullable=False, server_default="0"))
+    op.add_column("limits", sa.Column("expired_leases", sa.BigInteger(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("limits") as limits:
-        limits.drop_column("expired_leases")
-        limits.drop_column("granted_slots")
+    op.drop_column("limits", "expired_leases")
+    op.drop_column("limits", "granted_slots")
