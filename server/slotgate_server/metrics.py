@@ -11,10 +11,12 @@ libraries keep it.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from slotgate_server import slots
 from slotgate_server.store.records import LimitRecord
@@ -23,6 +25,9 @@ from slotgate_server.store.records import LimitRecord
 CONTENT_TYPE = "text/plain"
 # The ways slots are taken: under a lease, or by a rate limit.
 MODES = ("concurrency", "rate_limit")
+# Set by `slotgate server start --workers N` for its workers (see its `shared_process_metrics`):
+# prometheus_client then keeps every value in a file of that directory.
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 TAKE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -73,9 +78,13 @@ class Metrics:
                 self.take_latency_per_limit.remove(mode, name)
 
     def render(self, limits: Iterable[LimitRecord], *, now: float) -> bytes:
-        """The exposition text: this process's own metrics, then each limit's from `limits`
-        as of `now`."""
-        return generate_latest(self.registry) + generate_latest(_LimitRows(limits, now=now))
+        """The exposition text: this process's own metrics (or, for workers sharing theirs,
+        every worker's, summed), then each limit's from `limits` as of `now`."""
+        own: CollectorRegistry = self.registry
+        if os.environ.get(MULTIPROCESS_DIRECTORY):
+            own = CollectorRegistry()
+            MultiProcessCollector(own)  # type: ignore[no-untyped-call]
+        return generate_latest(own) + generate_latest(_LimitRows(limits, now=now))
 
 
 class _LimitRows:

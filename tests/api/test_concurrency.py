@@ -32,6 +32,8 @@ class Observations:
     failures: list[str] = field(default_factory=list)
     # The limit's figures in /metrics once the load is over, as each scrape saw them.
     scraped: list[dict[str, float]] = field(default_factory=list)
+    # The requests granted by the process that answered each scrape, by its own count.
+    process_grants: list[float | None] = field(default_factory=list)
 
 
 async def hold_repeatedly(http: httpx.AsyncClient, name: str, seen: Observations, deadline: float) -> None:
@@ -98,7 +100,9 @@ async def run_load(urls: list[str], name: str) -> Observations:
         for url in urls:
             for _ in range(SCRAPES):
                 async with httpx.AsyncClient(base_url=url, timeout=30) as scraper:
-                    seen.scraped.append(metrics.of_limit((await scraper.get("/metrics")).text, name))
+                    exposition = (await scraper.get("/metrics")).text
+                seen.scraped.append(metrics.of_limit(exposition, name))
+                seen.process_grants.append(metrics.sample(exposition, "slotgate_grants_total", mode="concurrency"))
     finally:
         for http in clients:
             await http.aclose()
@@ -146,6 +150,8 @@ def test_the_workers_of_one_server_share_one_postgresql(tmp_path: Path) -> None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=15)
     assert_never_over_the_limit(seen)
+    # Whichever worker answers, it reports the grants of both: they share their own metrics.
+    assert seen.process_grants == [len(seen.holds)] * SCRAPES
 
 
 def test_the_overlap_count_detects_overlap() -> None:
