@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -25,8 +26,8 @@ from slotgate_server.store.records import LimitRecord
 CONTENT_TYPE = "text/plain"
 # The ways slots are taken: under a lease, or by a rate limit.
 MODES = ("concurrency", "rate_limit")
-# Set by `slotgate server start --workers N` for its workers (see its `shared_process_metrics`):
-# prometheus_client then keeps every value in a file of that directory.
+# Where prometheus_client keeps every value in files, for processes that share their metrics
+# (`shared_between_workers`); it reads the variable when it is first imported.
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 TAKE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -85,6 +86,25 @@ class Metrics:
             own = CollectorRegistry()
             MultiProcessCollector(own)  # type: ignore[no-untyped-call]
         return generate_latest(own) + generate_latest(_LimitRows(limits, now=now))
+
+
+@contextlib.contextmanager
+def shared_between_workers(workers: int) -> Iterator[None]:
+    """For `slotgate server start --workers N`: its workers, started within, keep their own
+    metrics in files of one directory, made here for as long as they run (prometheus_client's
+    multiprocess mode), so that a scrape, which reaches one worker, reports them all. A
+    directory already named in the environment is used as it is. The workers are new
+    interpreters (uvicorn spawns them), so each reads the variable as it imports
+    prometheus_client, whatever this process imported before."""
+    if workers == 1 or os.environ.get(MULTIPROCESS_DIRECTORY):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="slotgate-metrics-") as directory:
+        os.environ[MULTIPROCESS_DIRECTORY] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_DIRECTORY]
 
 
 class _LimitRows:

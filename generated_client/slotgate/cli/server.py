@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
-import tempfile
-from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -14,8 +11,6 @@ import typer
 app = typer.Typer(no_args_is_help=True, help="Run the Slotgate server.")
 
 DEFAULT_PORT = 7433
-# Where prometheus_client's processes share their metrics (read when it is first imported).
-MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def is_loopback(host: str) -> bool:
@@ -43,6 +38,7 @@ def start(
 ) -> None:
     """Start the server (SQLite by default); migrations are applied at start."""
     try:
+        from slotgate_server.metrics import shared_between_workers
         from slotgate_server.settings import Settings, SettingsError
     except ImportError:
         typer.echo("The server is not installed: pip install 'slotgate[server]'.", err=True)
@@ -72,7 +68,7 @@ def start(
         f"({redacted(settings.database_url)}) | access control: {access} | workers: {workers}"
     )
     os.environ["SLOTGATE_DATABASE_URL"] = settings.database_url
-    with shared_process_metrics(workers):
+    with shared_between_workers(workers):
         uvicorn.run(
             "slotgate_server.app:create_app",
             factory=True,
@@ -81,22 +77,6 @@ def start(
             workers=workers,
             log_level="warning",
         )
-
-
-@contextlib.contextmanager
-def shared_process_metrics(workers: int) -> Iterator[None]:
-    """Workers behind one port keep their own metrics in files of one directory, made here for
-    as long as they run (prometheus_client's multiprocess mode): a scrape reaches one worker,
-    and it reports them all. A directory already named in the environment is used as it is."""
-    if workers == 1 or os.environ.get(MULTIPROCESS_DIRECTORY):
-        yield
-        return
-    with tempfile.TemporaryDirectory(prefix="slotgate-metrics-") as directory:
-        os.environ[MULTIPROCESS_DIRECTORY] = directory
-        try:
-            yield
-        finally:
-            del os.environ[MULTIPROCESS_DIRECTORY]
 
 
 def redacted(url: str) -> str:
