@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, text
 
 from slotgate_server.settings import normalise_database_url
-from slotgate_server.store.database import MIGRATIONS, Database
+from slotgate_server.store.database import Database, migration_config
 from tests.support.live_server import fresh_database
 
 # A limit with an open lease on it, as the first schema holds them.
@@ -25,10 +24,7 @@ FIRST_SCHEMA_ROWS = (
 
 
 def _migrate(conn: Connection, *, to: str, down: bool = False) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = conn
-    (command.downgrade if down else command.upgrade)(config, to)
+    (command.downgrade if down else command.upgrade)(migration_config(conn), to)
 
 
 def _write_first_schema_rows(conn: Connection) -> None:

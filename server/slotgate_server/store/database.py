@@ -523,10 +523,15 @@ def _bind(
 def _upgrade_to_head(connection: Connection, *, lock: bool) -> None:
     if lock:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+    command.upgrade(migration_config(connection), "head")
+
+
+def migration_config(connection: Connection) -> Config:
+    """Alembic's configuration for migrating the store on `connection`."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    return config
 
 
 def _sqlite_engine(url: str, *, begin: str) -> Engine:
