@@ -24,8 +24,10 @@ from slotgate_server.store.records import LimitRecord
 
 # The Prometheus text format; scrapers read plain text as its version 0.0.4.
 CONTENT_TYPE = "text/plain"
-# The ways slots are taken: under a lease, or by a rate limit.
-MODES = ("concurrency", "rate_limit")
+# The ways slots are taken, as the metrics label them: under a lease, or by a rate limit.
+CONCURRENCY = "concurrency"
+RATE_LIMIT = "rate_limit"
+MODES = (CONCURRENCY, RATE_LIMIT)
 # Where prometheus_client keeps every value in files, for processes that share their metrics
 # (`shared_between_workers`); it reads the variable when it is first imported.
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from sqlalchemy import Connection
 
-from slotgate_server import clock
+from slotgate_server import clock, metrics
 from slotgate_server.errors import InvalidRequest, LeaseGone, NotFound
 from slotgate_server.services.admission import announce_freed, expire, reclaim_expired, take_slots
 from slotgate_server.services.limits import read as read_limit
@@ -41,7 +41,7 @@ async def acquire(
     _check_duration(server, lease_duration)
     lease = NewLease(id=str(uuid.uuid4()), names=list(names), holder=holder, duration=lease_duration)
     grant = await take_slots(
-        server, names=names, requested=slots_each, mode="concurrency", lease=lease, wait_seconds=wait_seconds
+        server, names=names, requested=slots_each, mode=metrics.CONCURRENCY, lease=lease, wait_seconds=wait_seconds
     )
     assert grant.fencing_token is not None  # a lease was recorded with the grant
     return LeaseRecord(

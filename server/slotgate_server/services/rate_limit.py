@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from slotgate_server import metrics
 from slotgate_server.services.admission import take_slots
 from slotgate_server.state import ServerState
 
@@ -14,7 +15,7 @@ async def consume(server: ServerState, *, names: Sequence[str], slots_each: int,
         server,
         names=names,
         requested=slots_each,
-        mode="rate_limit",
+        mode=metrics.RATE_LIMIT,
         require_decay=True,
         wait_seconds=wait_seconds,
     )
