@@ -24,11 +24,11 @@ from starlette.exceptions import HTTPException
 from slotgate_server import auth, errors, protocol
 from slotgate_server.framework import App, RequestValidation
 from slotgate_server.metrics import Metrics
-from slotgate_server.notify import SlotsFreed
 from slotgate_server.services import admission, leases
 from slotgate_server.settings import Settings
 from slotgate_server.state import ServerState
 from slotgate_server.store.database import Database
+from slotgate_server.waiters import SlotsFreed
 
 logger = logging.getLogger(__name__)
 

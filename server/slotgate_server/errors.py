@@ -74,12 +74,32 @@ class Conflict(SlotgateError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class IdempotencyKeyInFlight(Conflict):
+    slug, title = "idempotency-key-in-flight", "Request in progress"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A request with this Idempotency-Key is still being decided (it waits for slots); "
+            "retry with the same key once it is answered."
+        )
+
+
 class LeaseGone(SlotgateError):
     status, slug, title = 410, "lease-gone", "Lease gone"
 
 
 class Unsatisfiable(SlotgateError):
     status, slug, title = 422, "unsatisfiable", "Unsatisfiable request"
+
+
+class IdempotencyKeyReused(SlotgateError):
+    status, slug, title = 422, "idempotency-key-reused", "Idempotency key reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was first sent with another request (other names, slots, holder or "
+            "lease duration, or another operation); make a new key for every new request."
+        )
 
 
 class SlotsUnavailable(SlotgateError):
@@ -92,6 +112,35 @@ class SlotsUnavailable(SlotgateError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(slots.retry_after_header(self.retry_after_seconds))}
+
+
+class ClientDeparted(SlotgateError):
+    """The client of a waiting request went away: nothing was granted to it, and nobody reads
+    this answer (499 is the status proxies log for it)."""
+
+    status, slug, title = 499, "client-departed", "Client closed request"
+
+    def __init__(self) -> None:
+        super().__init__("The client went away before the request was decided; nothing was taken.")
+
+
+class Replayed(SlotgateError):
+    """The refusal first answered to a request with the same Idempotency-Key, again."""
+
+    def __init__(self, problem: dict[str, Any]) -> None:
+        extensions = {k: v for k, v in problem.items() if k not in ("type", "title", "status", "detail")}
+        super().__init__(problem["detail"], **extensions)
+        self.status = problem["status"]
+        self.slug = problem["type"].removeprefix("/problems/")
+        self.title = problem["title"]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {REPLAYED_HEADER: "true"}
+
+
+# Marks an answer repeated for an Idempotency-Key.
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 class StoreUnavailable(SlotgateError):
@@ -125,14 +174,17 @@ def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] 
     )
 
 
+def problem_of(error: SlotgateError) -> dict[str, Any]:
+    return problem_body(
+        status=error.status, slug=error.slug, title=error.title, detail=error.detail, **error.extensions
+    )
+
+
 def render_slotgate_error(_request: ConnexionRequest, error: Exception) -> ConnexionResponse:
     assert isinstance(error, SlotgateError)
     if error.status >= 500:
         logger.error("%s: %s", error.title, error.detail)
-    body = problem_body(
-        status=error.status, slug=error.slug, title=error.title, detail=error.detail, **error.extensions
-    )
-    return problem_response(error.status, body, error.headers)
+    return problem_response(error.status, problem_of(error), error.headers)
 
 
 def render_http_error(_request: ConnexionRequest, error: Exception) -> ConnexionResponse:

@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -49,6 +49,20 @@ class Metrics:
         self.expiries = Counter(
             "slotgate_lease_expiries",
             "Expired leases this server process's sweep and acquires reclaimed.",
+            registry=self.registry,
+        )
+        self.waiting = Gauge(
+            "slotgate_waiting_requests",
+            "Requests waiting in this server process for slots to be freed or to drain.",
+            ["mode"],
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+        self.departures = Counter(
+            "slotgate_departed_requests",
+            "Requests whose client went away before they were answered: withdrawn while they "
+            "waited, or granted and given back at once.",
+            ["mode", "outcome"],
             registry=self.registry,
         )
         self.take_latency = Histogram(

@@ -34,6 +34,9 @@ class Settings:
     # "gone" rather than "unknown".
     lease_history_seconds: float = 86_400.0
     max_retry_after_seconds: float = 30.0
+    # How long an answer is kept under its Idempotency-Key; never shorter than the longest
+    # lease, so that a repeat of an acquire whose lease still runs always finds it.
+    idempotency_seconds: float = 86_400.0
 
     @property
     def access_control(self) -> bool:
@@ -58,11 +61,17 @@ class Settings:
             lease_sweep_seconds=_seconds(env, "SLOTGATE_LEASE_SWEEP_SECONDS", cls.lease_sweep_seconds),
             lease_history_seconds=_seconds(env, "SLOTGATE_LEASE_HISTORY_SECONDS", cls.lease_history_seconds),
             max_retry_after_seconds=_seconds(env, "SLOTGATE_MAX_RETRY_AFTER_SECONDS", cls.max_retry_after_seconds),
+            idempotency_seconds=_seconds(env, "SLOTGATE_IDEMPOTENCY_SECONDS", cls.idempotency_seconds),
         )
         if not settings.min_lease_seconds <= settings.default_lease_seconds <= settings.max_lease_seconds:
             raise SettingsError(
                 "Lease durations must satisfy SLOTGATE_MIN_LEASE_SECONDS <= "
                 "SLOTGATE_DEFAULT_LEASE_SECONDS <= SLOTGATE_MAX_LEASE_SECONDS."
+            )
+        if settings.idempotency_seconds < settings.max_lease_seconds:
+            raise SettingsError(
+                "SLOTGATE_IDEMPOTENCY_SECONDS must be at least SLOTGATE_MAX_LEASE_SECONDS: a repeated acquire "
+                "must find its answer for as long as its lease may run."
             )
         return settings
 

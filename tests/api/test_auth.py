@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.test_limits import assert_problem
+from tests.support.api import assert_problem
 from tests.support.live_server import LiveServer, fresh_database, running_server
 
 ADMIN_KEY, CLIENT_KEY = "admin-secret-123", "client-secret-456"

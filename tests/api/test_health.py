@@ -8,9 +8,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.api.test_leases import acquire
-from tests.api.test_limits import create
 from tests.support import metrics
+from tests.support.api import acquire, create
 from tests.support.live_server import POSTGRES_URL, fresh_database, running_server
 
 

@@ -10,16 +10,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.api.test_limits import assert_problem, create
+from tests.support.api import acquire, assert_problem, create, usage
 from tests.support.live_server import LiveServer
-
-
-def acquire(client: httpx.Client, *names: str, slots: int = 1, **fields: object) -> httpx.Response:
-    return client.post("/api/v1/leases", json={"names": list(names), "slots": slots, **fields})
-
-
-def usage(client: httpx.Client, name: str) -> float:
-    return float(client.get(f"/api/v1/limits/{name}").json()["active_slots"])
 
 
 def test_acquire_renew_release(client: httpx.Client, name: str) -> None:

@@ -7,20 +7,7 @@ import uuid
 import httpx
 import pytest
 
-PROBLEM = "application/problem+json"
-
-
-def create(client: httpx.Client, name: str, **fields: object) -> httpx.Response:
-    return client.post("/api/v1/limits", json={"name": name, "limit": 5, **fields})
-
-
-def assert_problem(response: httpx.Response, status: int, *, says: str = "") -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert body["status"] == status and body["type"].startswith("/problems/") and body["detail"]
-    assert says.lower() in body["detail"].lower(), body["detail"]
-    return body
+from tests.support.api import PROBLEM, assert_problem, create
 
 
 def test_crud_cycle(client: httpx.Client, name: str) -> None:

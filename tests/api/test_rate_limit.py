@@ -7,8 +7,7 @@ import time
 import httpx
 import pytest
 
-from tests.api.test_leases import usage
-from tests.api.test_limits import assert_problem, create
+from tests.support.api import assert_problem, create, usage
 
 
 def consume(client: httpx.Client, *names: str, slots: int = 1) -> httpx.Response:

@@ -7,8 +7,7 @@ import time
 
 import httpx
 
-from tests.api.test_leases import acquire
-from tests.api.test_limits import assert_problem, create
+from tests.support.api import acquire, assert_problem, create
 
 
 def test_a_waiting_acquire_is_granted_when_the_holder_releases(client: httpx.Client, name: str) -> None:

@@ -12,15 +12,24 @@ Reply = tuple[Any, ...]
 
 
 async def acquire_lease(body: dict[str, Any]) -> Reply:
-    lease = await leases.acquire(
+    asked = {
+        "names": body["names"],
+        "slots": body.get("slots", 1),
+        "lease_duration": body.get("lease_duration"),
+        "holder": body.get("holder", ""),
+    }
+    wait_seconds = body.get("wait_seconds", 0.0)
+    lease, replayed = await leases.acquire(
         state.current(),
-        names=body["names"],
-        slots_each=body.get("slots", 1),
-        duration=body.get("lease_duration"),
-        holder=body.get("holder", ""),
-        wait_seconds=body.get("wait_seconds", 0.0),
+        names=asked["names"],
+        slots_each=asked["slots"],
+        duration=asked["lease_duration"],
+        holder=asked["holder"],
+        wait_seconds=wait_seconds,
+        key=state.idempotency_key(operation="acquire_lease", asked=asked),
+        departure=state.departure() if wait_seconds > 0 else None,
     )
-    return render.lease(lease), 201, render.lease_location(lease)
+    return render.lease(lease), 201, render.lease_location(lease, replayed=replayed)
 
 
 async def read_lease(lease_id: str) -> Reply:

@@ -12,8 +12,14 @@ Reply = tuple[Any, ...]
 
 
 async def consume_rate_limit(body: dict[str, Any]) -> Reply:
-    slots_each = body.get("slots", 1)
-    granted_at = await rate_limit.consume(
-        state.current(), names=body["names"], slots_each=slots_each, wait_seconds=body.get("wait_seconds", 0.0)
+    asked = {"names": body["names"], "slots": body.get("slots", 1)}
+    wait_seconds = body.get("wait_seconds", 0.0)
+    granted_at, replayed = await rate_limit.consume(
+        state.current(),
+        names=asked["names"],
+        slots_each=asked["slots"],
+        wait_seconds=wait_seconds,
+        key=state.idempotency_key(operation="consume_rate_limit", asked=asked),
+        departure=state.departure() if wait_seconds > 0 else None,
     )
-    return {"names": body["names"], "slots": slots_each, "granted_at": clock.iso(granted_at)}, 200, render.JSON
+    return {**asked, "granted_at": clock.iso(granted_at)}, 200, render.answer_headers(replayed=replayed)

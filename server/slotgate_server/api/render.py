@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from slotgate_server import clock, slots
+from slotgate_server.errors import REPLAYED_HEADER
 from slotgate_server.store.records import LeaseRecord, LimitRecord
 
 # Operations answer JSON or problem+json; a success says which.
@@ -45,5 +46,10 @@ def lease(record: LeaseRecord) -> dict[str, Any]:
     }
 
 
-def lease_location(record: LeaseRecord) -> dict[str, str]:
-    return {**JSON, "Location": f"/api/v1/leases/{record.id}"}
+def lease_location(record: LeaseRecord, *, replayed: bool = False) -> dict[str, str]:
+    return {**answer_headers(replayed=replayed), "Location": f"/api/v1/leases/{record.id}"}
+
+
+def answer_headers(*, replayed: bool) -> dict[str, str]:
+    """A success's headers; an answer repeated for an Idempotency-Key says so."""
+    return {**JSON, REPLAYED_HEADER: "true"} if replayed else JSON

@@ -8,18 +8,32 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection
 
 from slotgate_server import clock, slots
-from slotgate_server.errors import MissingLimits, SlotsUnavailable, Unsatisfiable
+from slotgate_server.errors import (
+    ClientDeparted,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    MissingLimits,
+    Replayed,
+    SlotgateError,
+    SlotsUnavailable,
+    Unsatisfiable,
+    problem_of,
+)
+from slotgate_server.idempotency import IdempotencyKey
 from slotgate_server.state import ServerState
 from slotgate_server.store import admission as admission_store
+from slotgate_server.store import idempotency as idempotency_store
 from slotgate_server.store import leases as lease_store
 from slotgate_server.store import limits as limit_store
 from slotgate_server.store import signals
-from slotgate_server.store.admission import NewLease, TakeRequest
-from slotgate_server.store.records import LeaseRecord, LimitRecord
+from slotgate_server.store.admission import KeptMeanwhile, NewLease, TakeRequest
+from slotgate_server.store.records import KeptAnswer, LeaseRecord, LimitRecord
+from slotgate_server.waiters import Departure
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +45,15 @@ RECHECK_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class Grant:
-    """Slots were taken at `now`; `fencing_token` is the lease's, when a lease was recorded."""
+    """Slots were taken at `now`; under the lease `lease_id` (with its `fencing_token` and
+    `lease_duration`) when a lease was recorded. `replayed`: an earlier request with the same
+    Idempotency-Key took them, and this one took nothing."""
 
     now: float
-    fencing_token: int | None
+    fencing_token: int | None = None
+    lease_id: str | None = None
+    lease_duration: float | None = None
+    replayed: bool = False
 
 
 async def take_slots(
@@ -46,43 +65,110 @@ async def take_slots(
     lease: NewLease | None = None,
     require_decay: bool = False,
     wait_seconds: float = 0.0,
+    key: IdempotencyKey | None = None,
+    departure: Departure | None = None,
 ) -> Grant:
     """Take `requested` slots on every named limit, all or nothing, recording `lease` with
     them, waiting up to `wait_seconds` for them. `require_decay` refuses limits whose slots
     would never come back (rate-limit mode).
 
+    With a `key`, the grant, or a final refusal, is kept under it, and a request that repeats
+    it gets the kept answer instead. If the client departs (`departure`) while the request
+    waits, the request is withdrawn; a grant that raced the departure is given back.
+    """
+    with server.keys_in_flight.deciding(key):
+        try:
+            grant = await _take_waiting(
+                server,
+                names=sorted(set(names)),
+                requested=requested,
+                mode=mode,
+                lease=lease,
+                require_decay=require_decay,
+                wait_seconds=wait_seconds,
+                key=key,
+                departure=departure,
+            )
+        except KeptMeanwhile:
+            assert key is not None
+            return await _kept_meanwhile(server, key)
+        except (MissingLimits, Unsatisfiable) as refusal:
+            if key is not None:
+                await _keep_refusal(server, key=key, refusal=refusal)
+            raise
+        except ClientDeparted:
+            server.metrics.departures.labels(mode, "withdrawn").inc()
+            raise
+        finally:
+            if departure is not None:
+                await departure.stop()
+    if departure is not None and departure.departed and not grant.replayed:
+        await _give_back_departed(server, grant=grant, names=names, requested=requested, key=key)
+        server.metrics.departures.labels(mode, "given_back").inc()
+        raise ClientDeparted()
+    return grant
+
+
+async def _take_waiting(
+    server: ServerState,
+    *,
+    names: list[str],
+    requested: int,
+    mode: str,
+    lease: NewLease | None,
+    require_decay: bool,
+    wait_seconds: float,
+    key: IdempotencyKey | None,
+    departure: Departure | None,
+) -> Grant:
+    """An attempt to take the slots, then one more each time slots may have come free, until
+    granted or the wait is over.
+
     An attempt that is denied while expired leases still hold slots of a blocking limit
     reclaims those leases on the spot and is decided again, so correctness never waits for
     the sweep. Only the final answer counts as a denial, and only it reads the open leases
-    for a retry hint.
+    for a retry hint. A request with a key looks for an answer kept under it when its first
+    attempt is not granted, and again whenever an attempt finds one kept (by a repeat decided
+    in another server process while this one waited): a repeat of a granted request is
+    refused by the take (`KeptMeanwhile`) before it takes anything, so a first attempt that
+    is granted needs no look.
     """
     started = time.perf_counter()
     arrived_at = clock.now()
-    ordered = sorted(set(names))
     deadline = time.monotonic() + wait_seconds
-    reclaimed = waited = False
-    if wait_seconds > 0 and server.freed.queued(ordered):
+    reclaimed = waited = looked_for_key = False
+    if wait_seconds > 0 and server.freed.queued(names):
         # Requests here already wait for these limits' slots to be freed: queue behind them
         # rather than take a turn ahead of them, which also spares the database a denial.
-        await server.freed.wait(ordered, timeout=min(RECHECK_SECONDS, wait_seconds), for_release=True)
+        timeout = min(RECHECK_SECONDS, wait_seconds)
+        with server.metrics.waiting.labels(mode).track_inprogress():
+            await server.freed.wait(names, timeout=timeout, for_release=True, departure=departure)
         waited = True
     while True:
+        _withdraw_if_departed(departure)
         now = clock.now()
         attempt = await admission_store.run_take(
             server.db,
             TakeRequest(
-                names=ordered,
+                names=names,
                 requested=requested,
                 now=now,
                 arrived_at=arrived_at,
                 lease=lease,
                 require_decay=require_decay,
+                key=_key_parameters(server, key, lease=lease, now=now),
             ),
         )
         if attempt.granted:
-            server.metrics.decided(mode, names=ordered, granted=True, seconds=time.perf_counter() - started)
-            return Grant(now=now, fencing_token=attempt.fencing_token)
-        _refuse_impossible(attempt.records, names=ordered, requested=requested, require_decay=require_decay)
+            server.metrics.decided(mode, names=names, granted=True, seconds=time.perf_counter() - started)
+            if lease is None:
+                return Grant(now=now)
+            return Grant(now, attempt.fencing_token, lease_id=lease.id, lease_duration=lease.duration)
+        if key is not None and (attempt.key_kept or not looked_for_key):
+            looked_for_key = True
+            if (kept := await server.db.read(idempotency_store.find, key=key)) is not None:
+                return await _replayed(server, key=key, kept=kept)
+        _refuse_impossible(attempt.records, names=names, requested=requested, require_decay=require_decay)
         if not attempt.blocking:
             continue  # it fitted, but a limit went away before it could be locked: decide again
         if attempt.expired_on and not reclaimed:
@@ -90,7 +176,7 @@ async def take_slots(
             await reclaim_expired(server, limit_ids=attempt.expired_on)
             continue
         if time.monotonic() >= deadline:
-            server.metrics.decided(mode, names=ordered, granted=False, seconds=time.perf_counter() - started)
+            server.metrics.decided(mode, names=names, granted=False, seconds=time.perf_counter() - started)
             raise await server.db.write_statements(
                 _record_denial,
                 blocking=attempt.blocking,
@@ -101,8 +187,102 @@ async def take_slots(
         blocking = [record.name for record in attempt.blocking]
         drains = all(record.slot_decay_per_second > 0 for record in attempt.blocking)
         timeout = _next_look(attempt, requested=requested, now=now, deadline=deadline, drains=drains)
-        await server.freed.wait(blocking, timeout=timeout, ahead=waited, for_release=not drains)
+        with server.metrics.waiting.labels(mode).track_inprogress():
+            await server.freed.wait(
+                blocking, timeout=timeout, ahead=waited, for_release=not drains, departure=departure
+            )
         waited = True
+
+
+def _withdraw_if_departed(departure: Departure | None) -> None:
+    if departure is not None and departure.departed:
+        raise ClientDeparted()
+
+
+def _key_parameters(
+    server: ServerState, key: IdempotencyKey | None, *, lease: NewLease | None, now: float
+) -> dict[str, Any] | None:
+    if key is None:
+        return None
+    return idempotency_store.grant_parameters(
+        key,
+        lease_id=None if lease is None else lease.id,
+        lease_duration=None if lease is None else lease.duration,
+        expires_at=now + server.settings.idempotency_seconds,
+    )
+
+
+async def _replayed(server: ServerState, *, key: IdempotencyKey, kept: KeptAnswer) -> Grant:
+    """The answer kept under `key`, for a request that repeats it."""
+    if kept.request_hash != key.request_hash:
+        raise IdempotencyKeyReused()
+    # A grant committed without waiting for the disk is answered once it is on disk; so is
+    # its repeat, lest the grant be lost in a crash after the client was told of it.
+    await server.db.wait_until_durable()
+    if kept.problem is not None:
+        raise Replayed(kept.problem)
+    assert kept.granted_at is not None, "a kept answer is a grant or a refusal"
+    return Grant(
+        now=kept.granted_at,
+        fencing_token=kept.lease_token,
+        lease_id=kept.lease_id,
+        lease_duration=kept.lease_duration,
+        replayed=True,
+    )
+
+
+async def _kept_meanwhile(server: ServerState, key: IdempotencyKey) -> Grant:
+    kept = await server.db.read(idempotency_store.find, key=key)
+    if kept is None:  # kept and forgotten since (its grant went to a client that left)
+        raise IdempotencyKeyInFlight()
+    return await _replayed(server, key=key, kept=kept)
+
+
+async def _keep_refusal(server: ServerState, *, key: IdempotencyKey, refusal: SlotgateError) -> None:
+    await server.db.write(
+        idempotency_store.keep_refusal,
+        key=key,
+        problem=problem_of(refusal),
+        expires_at=clock.now() + server.settings.idempotency_seconds,
+    )
+
+
+async def _give_back_departed(
+    server: ServerState, *, grant: Grant, names: Sequence[str], requested: int, key: IdempotencyKey | None
+) -> None:
+    """Give back what was granted to a client that had gone, and keep nothing under its key:
+    a repeat of its request is a new request."""
+    logger.info("A grant on %s went to a client that had gone; giving it back", ", ".join(map(repr, names)))
+    if grant.lease_id is not None:
+        released = await server.db.write(_end_departed_lease, lease_id=grant.lease_id, key=key)
+        if released is not None:
+            announce_freed(server, [released])
+        return
+    await server.db.write(_give_back_departed_slots, names=names, requested=requested, key=key)
+    for name in names:
+        server.freed.freed_here(name, requested)
+
+
+def _end_departed_lease(conn: Connection, *, lease_id: str, key: IdempotencyKey | None) -> LeaseRecord | None:
+    if key is not None:
+        idempotency_store.forget(conn, key=key)
+    return admission_store.release(conn, lease_id=lease_id, now=clock.now())
+
+
+def _give_back_departed_slots(
+    conn: Connection, *, names: Sequence[str], requested: int, key: IdempotencyKey | None
+) -> None:
+    if key is not None:
+        idempotency_store.forget(conn, key=key)
+    now = clock.now()
+    states = {
+        record.id: slots.give_back(
+            record.state, released=requested, decay_per_second=record.slot_decay_per_second, now=now
+        )
+        for record in limit_store.lock_limits(conn, names=names)
+        if record.active
+    }
+    limit_store.write_states(conn, states=states)
 
 
 def _next_look(attempt: admission_store.Take, *, requested: int, now: float, deadline: float, drains: bool) -> float:

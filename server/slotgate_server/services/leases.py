@@ -10,13 +10,16 @@ from sqlalchemy import Connection
 
 from slotgate_server import clock, metrics
 from slotgate_server.errors import InvalidRequest, LeaseGone, NotFound
+from slotgate_server.idempotency import IdempotencyKey
 from slotgate_server.services.admission import announce_freed, expire, reclaim_expired, take_slots
 from slotgate_server.services.limits import read as read_limit
 from slotgate_server.state import ServerState
 from slotgate_server.store import admission as admission_store
+from slotgate_server.store import idempotency as idempotency_store
 from slotgate_server.store import leases as lease_store
 from slotgate_server.store.admission import NewLease
 from slotgate_server.store.records import LeaseRecord
+from slotgate_server.waiters import Departure
 
 
 def _check_duration(server: ServerState, duration: float) -> None:
@@ -36,26 +39,38 @@ async def acquire(
     duration: float | None,
     holder: str,
     wait_seconds: float = 0.0,
-) -> LeaseRecord:
+    key: IdempotencyKey | None = None,
+    departure: Departure | None = None,
+) -> tuple[LeaseRecord, bool]:
+    """The new lease, and whether it is an earlier request's, answered again for its `key`."""
     lease_duration = server.settings.default_lease_seconds if duration is None else duration
     _check_duration(server, lease_duration)
     lease = NewLease(id=str(uuid.uuid4()), names=list(names), holder=holder, duration=lease_duration)
     grant = await take_slots(
-        server, names=names, requested=slots_each, mode=metrics.CONCURRENCY, lease=lease, wait_seconds=wait_seconds
+        server,
+        names=names,
+        requested=slots_each,
+        mode=metrics.CONCURRENCY,
+        lease=lease,
+        wait_seconds=wait_seconds,
+        key=key,
+        departure=departure,
     )
-    assert grant.fencing_token is not None  # a lease was recorded with the grant
-    return LeaseRecord(
+    # A lease was recorded with the grant.
+    assert grant.fencing_token is not None and grant.lease_id is not None and grant.lease_duration is not None
+    granted = LeaseRecord(
         fencing_token=grant.fencing_token,
-        id=lease.id,
+        id=grant.lease_id,
         names=lease.names,
         slots=slots_each,
         holder=holder,
-        lease_duration=lease_duration,
+        lease_duration=grant.lease_duration,
         created=grant.now,
-        expires_at=grant.now + lease_duration,
+        expires_at=grant.now + grant.lease_duration,
         ended_at=None,
         end_reason=None,
     )
+    return granted, grant.replayed
 
 
 def _not_found(lease_id: str) -> NotFound:
@@ -153,4 +168,16 @@ async def sweep(server: ServerState) -> int:
         reclaimed = await reclaim_expired(server)
         total += reclaimed
     await server.db.write(lease_store.purge_ended, ended_before=clock.now() - server.settings.lease_history_seconds)
+    await forget_expired_keys(server)
     return total
+
+
+KEY_PURGE_BATCH = 500
+
+
+async def forget_expired_keys(server: ServerState) -> None:
+    """Forget the answers kept under Idempotency-Keys past their retention, a batch per
+    transaction, so that a backlog never holds the store for long."""
+    forgotten = KEY_PURGE_BATCH
+    while forgotten >= KEY_PURGE_BATCH:
+        forgotten = await server.db.write(idempotency_store.purge_expired, now=clock.now(), batch=KEY_PURGE_BATCH)

@@ -25,10 +25,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import psycopg
 from sqlalchemy import Connection, TextClause, text
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 
 from slotgate_server import slots
+from slotgate_server.store import idempotency as idempotency_store
 from slotgate_server.store import leases as lease_store
 from slotgate_server.store import limits as limit_store
 from slotgate_server.store import signals
@@ -60,7 +62,8 @@ class NewLease:
 class TakeRequest:
     """One attempt to take slots: `requested` of each of `names` (distinct, sorted) at `now`,
     for a request that arrived at `arrived_at`, recording `lease` with them if one is given.
-    `require_decay`: grant only if every active limit decays (rate-limit mode)."""
+    `require_decay`: grant only if every active limit decays (rate-limit mode). `key`: the
+    Idempotency-Key to keep the grant under, with it (`idempotency.grant_parameters`)."""
 
     names: list[str]
     requested: int
@@ -68,6 +71,12 @@ class TakeRequest:
     arrived_at: float
     lease: NewLease | None
     require_decay: bool
+    key: Mapping[str, Any] | None = None
+
+
+class KeptMeanwhile(Exception):
+    """The take's Idempotency-Key was kept by another request (in another server process)
+    while this one was decided: nothing was taken, and the kept answer is the answer."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,9 @@ class Take:
     expired_on: list[str]
     # The new lease's fencing token, when a lease was granted.
     fencing_token: int | None
+    # Whether an answer is kept under the request's Idempotency-Key (by a request decided
+    # elsewhere while this one waited).
+    key_kept: bool = False
 
 
 def _query(conn: Connection, sql: str, parameters: Mapping[str, Any]) -> Sequence[Row]:
@@ -194,16 +206,20 @@ _LEASE_VALUES = ":lease_id, {names}, :requested, :holder, :duration, :now, :expi
 
 
 @functools.cache
-def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_decay: bool, durable: bool = False) -> str:
+def _take_sql(
+    dialect: str, *, name_count: int, record_lease: bool, require_decay: bool, keep_key: bool, durable: bool = False
+) -> str:
     """PostgreSQL: the whole take in one statement, committed without waiting for the disk, or
     (`durable`) only once on disk. SQLite: the judgement, after which the caller writes what
     was granted (nothing else writes meanwhile)."""
     sql = _Sql(dialect)
+    kept = idempotency_store.IS_KEPT if keep_key else "false"
     if not sql.postgres:
         new_occupied = _new_occupied(sql, "judged")
         return f"""
         WITH named AS ({_named(name_count)}), judged AS ({_judgement(sql, "named")})
-        SELECT judged.*, {new_occupied} AS new_occupied, {_expired_holders("judged")} FROM judged"""
+        SELECT judged.*, {new_occupied} AS new_occupied, {_expired_holders("judged")}, {kept} AS key_kept
+        FROM judged"""
     lease_ctes = ""
     if record_lease:
         lease_values = _LEASE_VALUES.format(names="CAST(:lease_names AS JSON)")
@@ -216,6 +232,10 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
             )
         })"""
     token = "(SELECT fencing_token FROM lease)" if record_lease else "CAST(NULL AS BIGINT)"
+    if keep_key:
+        keep = idempotency_store.INSERT_GRANT.format(token=token, source="FROM verdict WHERE granted")
+        lease_ctes += f""", kept AS ({keep}
+        )"""
     # A request that does not fit as of the statement's snapshot is denied from the snapshot,
     # locking nothing: denials never queue behind the grants and releases of a busy limit.
     # Only one that fits takes the locks, in name order, and is decided again on the rows as
@@ -238,10 +258,10 @@ def _take_sql(dialect: str, *, name_count: int, record_lease: bool, require_deca
         FROM judged, verdict
         WHERE limits.id = judged.id AND verdict.granted AND judged.active
     ){lease_ctes}
-    SELECT judged.*, {_expired_holders("judged")}, verdict.granted, {token} AS fencing_token
+    SELECT judged.*, {_expired_holders("judged")}, verdict.granted, {token} AS fencing_token, {kept} AS key_kept
     FROM judged, verdict, committing
     UNION ALL
-    SELECT seen.*, {_expired_holders("seen")}, false, NULL FROM seen WHERE NOT EXISTS (SELECT FROM locked)"""
+    SELECT seen.*, {_expired_holders("seen")}, false, NULL, {kept} FROM seen WHERE NOT EXISTS (SELECT FROM locked)"""
 
 
 def take(conn: Connection, request: TakeRequest) -> Take:
@@ -256,25 +276,35 @@ def take(conn: Connection, request: TakeRequest) -> Take:
     granted = len(rows) == len(request.names) and all(
         row["fits"] and (row["decays"] or not request.require_decay) for row in rows
     )
-    token = _sqlite_write_grant(conn, rows, parameters, record_lease=request.lease is not None) if granted else None
-    return _outcome(rows, granted=granted, fencing_token=token)
+    if not granted:
+        return _outcome(rows, granted=False, fencing_token=None)
+    token = _sqlite_write_grant(conn, rows, parameters, record_lease=request.lease is not None)
+    if request.key is not None:
+        driver_of(conn).execute(_SQLITE_INSERT_KEPT, {**parameters, "kept_lease_token": token})
+    return _outcome(rows, granted=True, fencing_token=token)
 
 
 async def run_take(db: Database, request: TakeRequest) -> Take:
     """`take`, as the server runs it, straight to the driver: on PostgreSQL its one statement
     (`Database.statement`), on SQLite its transaction (`Database.write_on_driver`). Either
-    returns a grant only once it is on disk.
+    returns a grant only once it is on disk. A take whose Idempotency-Key another request
+    kept meanwhile raises `KeptMeanwhile`, having taken nothing.
 
     On PostgreSQL a take sent while this process has no other statement and no flush under
     way commits durably in its own statement: no other request of this process waits for its
     locks through the flush, and the grant is answered without waking the flusher's backend
     as well. Under load, takes commit without waiting and share flushes."""
-    if db.is_sqlite:
-        return await db.write_on_driver(take, request)
-    durable = db.is_quiet()
-    sql, parameters = _take_statement("postgresql", request, durable=durable)
-    sent_at = time.monotonic()
-    taken = _taken_in_one_statement(await db.statement(_driver_sql(sql), parameters))
+    try:
+        if db.is_sqlite:
+            return await db.write_on_driver(take, request)
+        durable = db.is_quiet()
+        sql, parameters = _take_statement("postgresql", request, durable=durable)
+        sent_at = time.monotonic()
+        taken = _taken_in_one_statement(await db.statement(_driver_sql(sql), parameters))
+    except (sqlite3.IntegrityError, psycopg.IntegrityError) as error:
+        if request.key is not None and idempotency_store.is_kept_grant_conflict(error):
+            raise KeptMeanwhile() from error
+        raise
     if taken.granted and not durable:
         await db.wait_for_disk(sent_at=sent_at)
     return taken
@@ -286,6 +316,7 @@ def _take_statement(dialect: str, request: TakeRequest, *, durable: bool = False
         name_count=len(request.names),
         record_lease=request.lease is not None,
         require_decay=request.require_decay,
+        keep_key=request.key is not None,
         durable=durable,
     )
     parameters = {
@@ -299,6 +330,8 @@ def _take_statement(dialect: str, request: TakeRequest, *, durable: bool = False
     }
     if request.lease is not None:
         parameters |= _lease_parameters(request.lease, now=request.now)
+    if request.key is not None:
+        parameters |= request.key
     return sql, parameters
 
 
@@ -315,7 +348,10 @@ def _outcome(rows: Sequence[Row], *, granted: bool, fencing_token: int | None) -
         return Take(records=records, granted=True, blocking=[], expired_on=[], fencing_token=fencing_token)
     blocking = [record for record, row in zip(records, rows, strict=True) if not row["fits"]]
     expired_on = [row["id"] for row in rows if row["expired_holders"]]
-    return Take(records=records, granted=False, blocking=blocking, expired_on=expired_on, fencing_token=None)
+    key_kept = any(row["key_kept"] for row in rows)
+    return Take(
+        records=records, granted=False, blocking=blocking, expired_on=expired_on, fencing_token=None, key_kept=key_kept
+    )
 
 
 def _lease_parameters(lease: NewLease, *, now: float) -> dict[str, Any]:
@@ -333,6 +369,7 @@ _SQLITE_WRITE_TAKEN = """
     WHERE id = :limit_id"""
 _SQLITE_INSERT_LEASE = _INSERT_LEASE.format(source=f"VALUES ({_LEASE_VALUES.format(names=':lease_names')})")
 _SQLITE_INSERT_LINK = _INSERT_LINKS.format(source="VALUES (:lease_token, :limit_id, :slots)")
+_SQLITE_INSERT_KEPT = idempotency_store.INSERT_GRANT.format(token=":kept_lease_token", source="")
 
 
 def _sqlite_write_grant(

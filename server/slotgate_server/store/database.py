@@ -218,6 +218,12 @@ class Database:
         # Shielded: the flusher tells every waiter of its round, whoever is cancelled.
         await asyncio.shield(waiter)
 
+    async def wait_until_durable(self) -> None:
+        """Return once every commit completed so far is on disk (at once on SQLite, whose
+        commits are on disk when they return)."""
+        if self._postgres is not None:
+            await self.wait_for_disk(sent_at=time.monotonic())
+
     async def _flush_while_awaited(self) -> None:
         in_flight: list[tuple[asyncio.Future[None], float]] = []
         try:

@@ -150,6 +150,11 @@ _COUNT_EXPIRED = (
     .values(expired_leases=limits.c.expired_leases + bindparam("expired"))
 )
 _WRITE_EXPIRY = _COUNT_EXPIRED.values(occupied=bindparam("occupied"), occupied_at=bindparam("at"))
+_WRITE_STATE = (
+    update(limits)
+    .where(limits.c.id == bindparam("limit_id"))
+    .values(occupied=bindparam("occupied"), occupied_at=bindparam("at"))
+)
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,12 @@ def write_expiries(
             conn.execute(
                 _WRITE_EXPIRY, {"limit_id": limit_id, "expired": expired, "occupied": state.occupied, "at": state.at}
             )
+
+
+def write_states(conn: Connection, *, states: Mapping[str, slots.SlotState]) -> None:
+    """Store new slot states (by limit id)."""
+    for limit_id, state in states.items():
+        conn.execute(_WRITE_STATE, {"limit_id": limit_id, "occupied": state.occupied, "at": state.at})
 
 
 def count_denial(conn: Connection, *, limit_ids: Sequence[str], slots_denied: int) -> None:

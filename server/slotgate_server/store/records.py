@@ -48,3 +48,16 @@ class LeaseRecord:
 
     def expired(self, now: float) -> bool:
         return self.ended_at is None and self.expires_at <= now
+
+
+@dataclass(frozen=True)
+class KeptAnswer:
+    """What the first request with an Idempotency-Key was answered: a grant at `granted_at`
+    (with its lease, in concurrency mode), or a refusal (`problem`)."""
+
+    request_hash: str
+    granted_at: float | None
+    lease_id: str | None
+    lease_token: int | None
+    lease_duration: float | None
+    problem: dict[str, object] | None

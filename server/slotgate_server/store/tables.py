@@ -72,6 +72,25 @@ class LeaseLimitRow(Base):
     slots: Mapped[int] = mapped_column(Integer)
 
 
+class IdempotencyKeyRow(Base):
+    """What was answered to the first request with a client's Idempotency-Key: a grant (when
+    `granted_at` is set; a lease's id and token with it) or a final refusal (`problem`).
+    A grant's row is written in the transaction that takes its slots."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    lease_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    lease_token: Mapped[int | None] = mapped_column(TokenType, nullable=True)
+    lease_duration: Mapped[float | None] = mapped_column(Double, nullable=True)
+    problem: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)
+
+
 limits = cast(Table, LimitRow.__table__)
 leases = cast(Table, LeaseRow.__table__)
 lease_limits = cast(Table, LeaseLimitRow.__table__)
+idempotency_keys = cast(Table, IdempotencyKeyRow.__table__)

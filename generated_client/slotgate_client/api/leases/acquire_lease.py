@@ -10,14 +10,17 @@ from ...models.lease_request import LeaseRequest
 from ...models.missing_limits_problem import MissingLimitsProblem
 from ...models.problem import Problem
 from ...models.slots_unavailable_problem import SlotsUnavailableProblem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: LeaseRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -55,6 +58,11 @@ def _parse_response(
 
         return response_404
 
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
 
@@ -86,6 +94,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: LeaseRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[Lease | MissingLimitsProblem | Problem | SlotsUnavailableProblem]:
     """Take concurrency slots on one or more limits under a lease
 
@@ -93,7 +102,15 @@ def sync_detailed(
     none is. Inactive limits never block and are not occupied. Limits are never created
     here: names that do not exist are reported in `missing_names` of a 404.
 
+    A request that waits (`wait_seconds`) and whose client goes away is withdrawn: nothing
+    is granted to it, and a grant that raced the departure is released at once.
+
+    With an `Idempotency-Key`, a request whose answer was lost can be sent again: the
+    repeat gets the first request's answer (the same lease and fencing token) and takes
+    nothing twice.
+
     Args:
+        idempotency_key (str | Unset):
         body (LeaseRequest):
 
     Raises:
@@ -106,6 +123,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -119,6 +137,7 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: LeaseRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> Lease | MissingLimitsProblem | Problem | SlotsUnavailableProblem | None:
     """Take concurrency slots on one or more limits under a lease
 
@@ -126,7 +145,15 @@ def sync(
     none is. Inactive limits never block and are not occupied. Limits are never created
     here: names that do not exist are reported in `missing_names` of a 404.
 
+    A request that waits (`wait_seconds`) and whose client goes away is withdrawn: nothing
+    is granted to it, and a grant that raced the departure is released at once.
+
+    With an `Idempotency-Key`, a request whose answer was lost can be sent again: the
+    repeat gets the first request's answer (the same lease and fencing token) and takes
+    nothing twice.
+
     Args:
+        idempotency_key (str | Unset):
         body (LeaseRequest):
 
     Raises:
@@ -140,6 +167,7 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
@@ -147,6 +175,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: LeaseRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[Lease | MissingLimitsProblem | Problem | SlotsUnavailableProblem]:
     """Take concurrency slots on one or more limits under a lease
 
@@ -154,7 +183,15 @@ async def asyncio_detailed(
     none is. Inactive limits never block and are not occupied. Limits are never created
     here: names that do not exist are reported in `missing_names` of a 404.
 
+    A request that waits (`wait_seconds`) and whose client goes away is withdrawn: nothing
+    is granted to it, and a grant that raced the departure is released at once.
+
+    With an `Idempotency-Key`, a request whose answer was lost can be sent again: the
+    repeat gets the first request's answer (the same lease and fencing token) and takes
+    nothing twice.
+
     Args:
+        idempotency_key (str | Unset):
         body (LeaseRequest):
 
     Raises:
@@ -167,6 +204,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -178,6 +216,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: LeaseRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> Lease | MissingLimitsProblem | Problem | SlotsUnavailableProblem | None:
     """Take concurrency slots on one or more limits under a lease
 
@@ -185,7 +224,15 @@ async def asyncio(
     none is. Inactive limits never block and are not occupied. Limits are never created
     here: names that do not exist are reported in `missing_names` of a 404.
 
+    A request that waits (`wait_seconds`) and whose client goes away is withdrawn: nothing
+    is granted to it, and a grant that raced the departure is released at once.
+
+    With an `Idempotency-Key`, a request whose answer was lost can be sent again: the
+    repeat gets the first request's answer (the same lease and fencing token) and takes
+    nothing twice.
+
     Args:
+        idempotency_key (str | Unset):
         body (LeaseRequest):
 
     Raises:
@@ -200,5 +247,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed

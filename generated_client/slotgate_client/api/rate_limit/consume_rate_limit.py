@@ -10,14 +10,17 @@ from ...models.problem import Problem
 from ...models.rate_limit_grant import RateLimitGrant
 from ...models.rate_limit_request import RateLimitRequest
 from ...models.slots_unavailable_problem import SlotsUnavailableProblem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: RateLimitRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -55,6 +58,11 @@ def _parse_response(
 
         return response_404
 
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
 
@@ -88,15 +96,18 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: RateLimitRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[
     MissingLimitsProblem | Problem | RateLimitGrant | SlotsUnavailableProblem
 ]:
     """Take slots on decaying limits; they are never released, they drain
 
      All or nothing across the names. Every named active limit must have
-    `slot_decay_per_second > 0`.
+    `slot_decay_per_second > 0`. A waiting request whose client goes away is withdrawn, and
+    an `Idempotency-Key` makes a repeat get the first answer, as on `POST /api/v1/leases`.
 
     Args:
+        idempotency_key (str | Unset):
         body (RateLimitRequest):
 
     Raises:
@@ -109,6 +120,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -122,13 +134,16 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: RateLimitRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> MissingLimitsProblem | Problem | RateLimitGrant | SlotsUnavailableProblem | None:
     """Take slots on decaying limits; they are never released, they drain
 
      All or nothing across the names. Every named active limit must have
-    `slot_decay_per_second > 0`.
+    `slot_decay_per_second > 0`. A waiting request whose client goes away is withdrawn, and
+    an `Idempotency-Key` makes a repeat get the first answer, as on `POST /api/v1/leases`.
 
     Args:
+        idempotency_key (str | Unset):
         body (RateLimitRequest):
 
     Raises:
@@ -142,6 +157,7 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
@@ -149,15 +165,18 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: RateLimitRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[
     MissingLimitsProblem | Problem | RateLimitGrant | SlotsUnavailableProblem
 ]:
     """Take slots on decaying limits; they are never released, they drain
 
      All or nothing across the names. Every named active limit must have
-    `slot_decay_per_second > 0`.
+    `slot_decay_per_second > 0`. A waiting request whose client goes away is withdrawn, and
+    an `Idempotency-Key` makes a repeat get the first answer, as on `POST /api/v1/leases`.
 
     Args:
+        idempotency_key (str | Unset):
         body (RateLimitRequest):
 
     Raises:
@@ -170,6 +189,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -181,13 +201,16 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: RateLimitRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> MissingLimitsProblem | Problem | RateLimitGrant | SlotsUnavailableProblem | None:
     """Take slots on decaying limits; they are never released, they drain
 
      All or nothing across the names. Every named active limit must have
-    `slot_decay_per_second > 0`.
+    `slot_decay_per_second > 0`. A waiting request whose client goes away is withdrawn, and
+    an `Idempotency-Key` makes a repeat get the first answer, as on `POST /api/v1/leases`.
 
     Args:
+        idempotency_key (str | Unset):
         body (RateLimitRequest):
 
     Raises:
@@ -202,5 +225,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed

@@ -1,4 +1,5 @@
-"""Wake-ups for requests waiting on the server for slots.
+"""Requests waiting on the server for slots: their queues and wake-ups, and the departure of
+their clients.
 
 Waiters queue per limit. When slots of a limit are freed, as many waiters as slots were freed
 try again at once, first in the queue first, instead of at the end of their retry hint; a
@@ -9,8 +10,11 @@ to the front: the queue keeps the order in which requests came."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict, deque
 from collections.abc import Sequence
+
+from starlette.types import Receive
 
 
 class SlotsFreed:
@@ -29,16 +33,24 @@ class SlotsFreed:
         return all(name in self._for_release for name in names)
 
     async def wait(
-        self, names: Sequence[str], timeout: float, *, ahead: bool = False, for_release: bool = False
+        self,
+        names: Sequence[str],
+        timeout: float,
+        *,
+        ahead: bool = False,
+        for_release: bool = False,
+        departure: Departure | None = None,
     ) -> None:
-        """Until slots of one of `names` are freed, or `timeout` passes. `ahead`: at the front
-        of the queues (a request that waited before). `for_release`: nothing but freed slots
-        can let it in."""
+        """Until slots of one of `names` are freed, `timeout` passes, or the client of the
+        request departs. `ahead`: at the front of the queues (a request that waited before).
+        `for_release`: nothing but freed slots can let it in."""
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[None] = loop.create_future()
         # The timeout wakes the waiter as a wake-up would (cheaper than asyncio.wait_for, which
         # wraps the future in another and cancels it on the way out).
         timer = loop.call_later(timeout, _wake, woken)
+        if departure is not None:
+            departure.on_departure(woken)
         queues = [self._queues[name] for name in names]
         for queue in queues:
             if ahead:
@@ -52,6 +64,8 @@ class SlotsFreed:
             await woken
         finally:
             timer.cancel()
+            if departure is not None:
+                departure.forget(woken)
             for name, queue in zip(names, queues, strict=True):
                 # A waiter woken by `notify` is no longer in that queue; one woken by its timer,
                 # or waiting for several limits, still is.
@@ -88,3 +102,50 @@ class SlotsFreed:
 def _wake(woken: asyncio.Future[None]) -> None:
     if not woken.done():
         woken.set_result(None)
+
+
+class Departure:
+    """Whether the client of a request has gone: its connection closed, which the server hears
+    as ASGI's `http.disconnect` once the request's body has been read.
+
+    It listens only once asked (`listen`): a request that is answered without waiting costs
+    nothing. Stop it (`stop`) before the answer is sent: once the answer is complete, the
+    server reports every request as disconnected."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._listener: asyncio.Task[None] | None = None
+        self._waiters: set[asyncio.Future[None]] = set()
+        self.departed = False
+
+    def listen(self) -> None:
+        if self._listener is None:
+            self._listener = asyncio.get_running_loop().create_task(self._listen(), name="slotgate-departure")
+
+    def on_departure(self, woken: asyncio.Future[None]) -> None:
+        """Wake `woken` when the client departs (at once if it has)."""
+        self.listen()
+        if self.departed:
+            _wake(woken)
+        else:
+            self._waiters.add(woken)
+
+    def forget(self, woken: asyncio.Future[None]) -> None:
+        self._waiters.discard(woken)
+
+    async def stop(self) -> None:
+        """Stop listening; whether the client departed stays as it was last heard."""
+        listener, self._listener = self._listener, None
+        if listener is not None and not listener.done():
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self) -> None:
+        # The body was read whole before the request was decided: what comes now is the end.
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self.departed = True
+        for woken in self._waiters:
+            _wake(woken)
+        self._waiters.clear()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from slotgate_server.notify import SlotsFreed
+from slotgate_server.waiters import SlotsFreed
 
 LONG = 30.0  # longer than any test: a waiter that is not woken fails its test by timing out
 
