@@ -21,12 +21,28 @@ from dataclasses import dataclass
 # to within this many slots is admitted, so that a caller arriving exactly on time passes.
 SLOT_TOLERANCE = 1e-9
 
-# The shortest wait ever hinted: a retry sooner than this only adds load.
-MIN_RETRY_SECONDS = 0.01
+# The shortest wait hinted from an estimate while the slots are taken: a retry sooner than
+# this only adds load. An exact wait (a decaying limit's drain) is hinted as it is, however
+# short: never longer.
+MIN_RETRY_SECONDS = 0.001
 
-# Until a limit's first release shows how long its slots are held, leases are expected to
-# hold them this long.
-DEFAULT_OCCUPANCY_SECONDS = 1.0
+# Polling clients told the same moment all come back together. On a decaying limit each is
+# late by its own round trip, and the first of them takes the slots late: drain time that
+# the limit never gives back. On a limit without decay one of them takes the freed slot and
+# the others are denied again, a herd at every release. So each denial's hint is spread by
+# a fraction of its own (`spread_fraction`, different for each denial of a limit):
+# - an exact wait is brought forward, by at most SPREAD_SHARE of it and SPREAD_SECONDS: the
+#   clients come back spread over the moments just before the slots drain, those too early
+#   are told the (short) rest, and one of them asks soon after the moment. Never later than
+#   the true wait.
+# - an estimate is put back by at most the average occupancy and SPREAD_SECONDS: the clients
+#   come back spread over the next releases instead of all at the first.
+SPREAD_SHARE = 0.5
+SPREAD_SECONDS = 0.01
+
+# Fibonacci hashing: 2**64 over the golden ratio. The fractions of successive multiples fall
+# evenly apart however many of them are taken (the three-distance theorem).
+_GOLDEN_64 = 0x9E3779B97F4A7C15
 
 # How much a new sample moves the average occupancy: recent behaviour counts most.
 OCCUPANCY_SAMPLE_WEIGHT = 0.2
@@ -62,6 +78,18 @@ class Hold:
     slots: int
     held_for: float
     expires_in: float
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A limit that denied a request, read in one snapshot for its retry hint: its slot
+    state, the holds of its open leases, its average occupancy, and the slots it has denied
+    so far (this denial's included): the denial's place among all of the limit's denials."""
+
+    state: SlotState
+    holds: tuple[Hold, ...]
+    avg_occupancy_seconds: float | None
+    denied_slots: int
 
 
 @dataclass(frozen=True)
@@ -165,31 +193,35 @@ def occupancy_wait(
     avg_occupancy_seconds: float | None,
     max_wait: float,
 ) -> float:
-    """Estimated seconds until open leases give back enough slots, bounded by `max_wait`.
+    """Estimated seconds until open leases give back enough slots, bounded by `max_wait`;
+    0 when the slots are free already (given back since the request was denied).
 
-    Each lease is expected to end after the average occupancy, and at the latest when it
-    expires; leases are counted off in the order they are expected to end.
+    Leases are counted off in the order they are expected to end: each after the average
+    occupancy, at the latest when it expires. One held longer than the average is expected
+    to end within a tenth of it. Until a first release shows how long the limit's slots are
+    held, a lease is expected to be held as long again as it has been: the hints follow the
+    holders from the first denial, and grow as the leases age.
     """
     occupied = occupied_now(view.state, decay_per_second=view.decay_per_second, now=now)
     needed = occupied + requested - view.limit
     if needed <= SLOT_TOLERANCE:
         return 0.0
-    average = DEFAULT_OCCUPANCY_SECONDS if avg_occupancy_seconds is None else avg_occupancy_seconds
-    overdue_wait = max(MIN_RETRY_SECONDS, 0.1 * average)
+    overdue_wait = 0.0 if avg_occupancy_seconds is None else 0.1 * avg_occupancy_seconds
     freed = 0.0
-    for expected_end, slots in sorted(_expected_ends(holds, average)):
+    for expected_end, slots in sorted(_expected_ends(holds, avg_occupancy_seconds)):
         freed += slots
         if freed >= needed - SLOT_TOLERANCE:
             wait = expected_end if expected_end > 0 else overdue_wait
             return min(max_wait, max(MIN_RETRY_SECONDS, wait))
-    # The open leases do not account for the occupied slots (they drain by decay, or
-    # leases are being reclaimed): fall back to the bound.
+    # The open leases do not account for the occupied slots (they drain by decay, or were
+    # taken while the limit decayed and never come back): fall back to the bound.
     return max_wait
 
 
-def _expected_ends(holds: Iterable[Hold], average: float) -> Iterable[tuple[float, int]]:
+def _expected_ends(holds: Iterable[Hold], average: float | None) -> Iterable[tuple[float, int]]:
     for hold in holds:
-        yield min(hold.expires_in, average - hold.held_for), hold.slots
+        rest = hold.held_for if average is None else average - hold.held_for
+        yield min(hold.expires_in, rest), hold.slots
 
 
 def retry_wait(
@@ -200,11 +232,14 @@ def retry_wait(
     holds: Sequence[Hold],
     avg_occupancy_seconds: float | None,
     max_wait: float,
+    spread: float = 0.0,
 ) -> float:
-    """The wait to hint for one blocking limit.
+    """The wait to hint for one blocking limit, spread by `spread` (a fraction in [0, 1),
+    see `spread_fraction`; 0 hints the wait itself).
 
-    On a decaying limit the drain gives an exact answer (open leases may free slots sooner);
-    otherwise the estimate from open leases applies.
+    On a decaying limit the drain gives an exact answer, which the hint never exceeds (open
+    leases may free slots sooner); otherwise the estimate from open leases applies, spread
+    over the next releases, at most `max_wait`.
     """
     estimate = occupancy_wait(
         view,
@@ -214,10 +249,33 @@ def retry_wait(
         avg_occupancy_seconds=avg_occupancy_seconds,
         max_wait=max_wait,
     )
-    if view.decay_per_second <= 0:
-        return estimate
-    exact = max(MIN_RETRY_SECONDS, decay_wait(view, requested=requested, now=now))
-    return min(exact, estimate) if holds else exact
+    if view.decay_per_second > 0:
+        exact = decay_wait(view, requested=requested, now=now)
+        return spread_earlier(min(exact, estimate) if holds else exact, fraction=spread)
+    return min(max_wait, spread_later(estimate, fraction=spread, average=avg_occupancy_seconds))
+
+
+def spread_earlier(wait: float, *, fraction: float) -> float:
+    """`wait` brought forward by `fraction` of SPREAD_SHARE of it, by at most SPREAD_SECONDS:
+    never later, never below half of it, never negative."""
+    fraction = min(1.0, max(0.0, fraction))
+    return max(0.0, wait - fraction * min(SPREAD_SHARE * wait, SPREAD_SECONDS))
+
+
+def spread_later(wait: float, *, fraction: float, average: float | None) -> float:
+    """`wait` put back by `fraction` of the average occupancy (when known), by at most
+    SPREAD_SECONDS."""
+    fraction = min(1.0, max(0.0, fraction))
+    window = SPREAD_SECONDS if average is None else min(max(0.0, average), SPREAD_SECONDS)
+    return max(0.0, wait) + fraction * window
+
+
+def spread_fraction(ticket: int) -> float:
+    """A fraction in [0, 1) for a denial of a limit that denied `ticket` slots before it.
+    Successive tickets fall evenly apart: any n of them in a row leave no gap wider than
+    2/n, whichever server process hands them out, so polling clients denied one after
+    another are spread. Ticket 0, a limit's first denial, is not spread at all."""
+    return ((ticket * _GOLDEN_64) % 2**64) / 2**64
 
 
 def retry_after_header(seconds: float) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from hypothesis import given
@@ -208,3 +209,165 @@ def test_a_vanishing_average_is_replaced_not_moved() -> None:
     assert average == 0.0
     assert slots.updated_average(5e-324, 0.0) == 0.0
     assert slots.updated_average(5e-324, 2.0) == 2.0
+
+
+# Retry hints
+
+holds_lists = st.lists(
+    st.tuples(st.integers(1, 5), st.floats(min_value=0, max_value=1e3), st.floats(min_value=-10, max_value=1e3)),
+    max_size=12,
+)
+fractions = st.floats(min_value=0, max_value=1, exclude_max=True)
+averages = st.none() | st.floats(min_value=0, max_value=1e3)
+bounds = st.floats(min_value=0.01, max_value=60)
+
+
+def as_holds(specs: list[tuple[int, float, float]]) -> list[Hold]:
+    return [Hold(slots=n, held_for=age, expires_in=left) for n, age, left in specs]
+
+
+@given(st.integers(1, 50), positive_rates, occupancies, requests, holds_lists, averages, bounds, fractions)
+def test_a_decaying_limit_never_hints_longer_than_its_exact_drain(
+    limit: int,
+    rate: float,
+    occupied: float,
+    requested: int,
+    holds: list[tuple[int, float, float]],
+    average: float | None,
+    bound: float,
+    spread: float,
+) -> None:
+    requested = min(requested, limit)
+    v = view(limit, rate, SlotState(occupied, 0.0))
+    exact = slots.decay_wait(v, requested=requested, now=0.0)
+    held = as_holds(holds)
+    wait = slots.retry_wait(
+        v, requested=requested, now=0.0, holds=held, avg_occupancy_seconds=average, max_wait=bound, spread=spread
+    )
+    assert 0.0 <= wait <= exact
+    if not held:
+        # Brought forward by at most half of the wait, and at most SPREAD_SECONDS.
+        assert wait >= exact / 2 and wait >= exact - slots.SPREAD_SECONDS - 1e-12
+        unspread = slots.retry_wait(
+            v, requested=requested, now=0.0, holds=held, avg_occupancy_seconds=average, max_wait=bound
+        )
+        assert unspread == exact
+
+
+@given(st.integers(1, 50), occupancies, requests, holds_lists, averages, bounds, fractions)
+def test_a_limit_without_decay_hints_within_the_cap_and_never_negative(
+    limit: int,
+    occupied: float,
+    requested: int,
+    holds: list[tuple[int, float, float]],
+    average: float | None,
+    bound: float,
+    spread: float,
+) -> None:
+    v = view(limit, 0.0, SlotState(occupied, 0.0))
+    wait = slots.retry_wait(
+        v,
+        requested=requested,
+        now=0.0,
+        holds=as_holds(holds),
+        avg_occupancy_seconds=average,
+        max_wait=bound,
+        spread=spread,
+    )
+    assert 0.0 <= wait <= bound
+
+
+@given(st.integers(1, 20), st.lists(st.tuples(st.integers(1, 3), gaps), min_size=1, max_size=12), averages)
+def test_hints_follow_the_hold_times(limit: int, holds: list[tuple[int, float]], average: float | None) -> None:
+    """With open leases accounting for every occupied slot, the estimate is never later than
+    the latest lease is expected to end: after the average occupancy, or (before a first
+    release) as long again as it has been held."""
+    held = [Hold(slots=n, held_for=age, expires_in=1e6) for n, age in holds]
+    occupied = sum(hold.slots for hold in held)
+    v = view(limit, 0.0, SlotState(float(occupied), 0.0))
+    wait = slots.occupancy_wait(v, requested=1, now=0.0, holds=held, avg_occupancy_seconds=average, max_wait=1e9)
+    if occupied + 1 <= limit:
+        assert wait == 0.0
+        return
+    latest = average if average is not None else max(hold.held_for for hold in held)
+    assert wait <= max(slots.MIN_RETRY_SECONDS, latest)
+
+
+def test_holders_of_a_few_milliseconds_get_hints_of_milliseconds() -> None:
+    average: float | None = None
+    for _ in range(5):  # five releases after 2 ms each
+        average = slots.updated_average(average, 0.002)
+    held = [Hold(slots=1, held_for=0.0005 * index, expires_in=300.0) for index in range(10)]
+    v = view(10, 0.0, SlotState(10.0, 0.0))
+    hints = [
+        slots.retry_wait(
+            v,
+            requested=1,
+            now=0.0,
+            holds=held,
+            avg_occupancy_seconds=average,
+            max_wait=30.0,
+            spread=slots.spread_fraction(ticket),
+        )
+        for ticket in range(20)
+    ]
+    assert max(hints) <= 0.005
+    # Before any release, leases as young as these are expected to end as soon.
+    first = slots.retry_wait(v, requested=1, now=0.0, holds=held, avg_occupancy_seconds=None, max_wait=30.0)
+    assert first <= 0.002
+
+
+def test_released_slots_are_hinted_at_once() -> None:
+    # The request was denied, and the slots were given back before the hint was worked out.
+    v = view(10, 0.0, SlotState(9.0, 0.0))
+    assert slots.retry_wait(v, requested=1, now=0.0, holds=[], avg_occupancy_seconds=2.0, max_wait=30.0) == 0.0
+
+
+def test_leases_the_hint_cannot_see_fall_back_to_the_cap() -> None:
+    # Slots taken while the limit decayed, then its decay was turned off: they never come back.
+    v = view(1, 0.0, SlotState(1.0, 0.0))
+    assert slots.retry_wait(v, requested=1, now=0.0, holds=[], avg_occupancy_seconds=0.002, max_wait=30.0) == 30.0
+
+
+def test_successive_denials_of_a_decaying_limit_are_spread_before_the_drain() -> None:
+    v = view(1, 20.0, SlotState(1.0, 0.0))
+    exact = slots.decay_wait(v, requested=1, now=0.0)
+    hints = sorted(
+        slots.retry_wait(
+            v,
+            requested=1,
+            now=0.0,
+            holds=[],
+            avg_occupancy_seconds=None,
+            max_wait=30.0,
+            spread=slots.spread_fraction(ticket),
+        )
+        for ticket in range(1, 9)
+    )
+    assert hints[-1] <= exact
+    assert hints[0] >= exact - slots.SPREAD_SECONDS
+    # Eight clients come back at eight moments, apart from each other.
+    assert min(later - earlier for earlier, later in itertools.pairwise(hints)) > slots.SPREAD_SECONDS / 16
+
+
+@given(st.integers(min_value=0, max_value=2**63), st.integers(min_value=2, max_value=300))
+def test_successive_tickets_spread_evenly(start: int, count: int) -> None:
+    spread = sorted(slots.spread_fraction(start + index) for index in range(count))
+    assert all(0.0 <= fraction < 1.0 for fraction in spread)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(spread)]
+    widest = max([*gaps, 1.0 - spread[-1] + spread[0]])
+    assert widest < 2.0 / count
+
+
+@given(st.floats(min_value=0, max_value=1e6), fractions, averages)
+def test_spreading_keeps_its_bounds(wait: float, fraction: float, average: float | None) -> None:
+    earlier = slots.spread_earlier(wait, fraction=fraction)
+    assert wait / 2 <= earlier <= wait
+    later = slots.spread_later(wait, fraction=fraction, average=average)
+    assert wait <= later <= wait + slots.SPREAD_SECONDS
+
+
+def test_a_limits_first_denial_is_hinted_unspread() -> None:
+    # A lone client that honours its first hint is granted at its first retry.
+    assert slots.spread_fraction(0) == 0.0
+    assert all(slots.spread_fraction(ticket) > 0.0 for ticket in range(1, 1000))

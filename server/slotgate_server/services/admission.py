@@ -325,17 +325,16 @@ def _record_denial(
 def _denial(
     conn: Connection, *, blocking: list[LimitRecord], requested: int, now: float, max_wait: float
 ) -> SlotsUnavailable:
-    """When to retry, and why not now."""
-    holds = lease_store.holds_on(conn, limit_ids=[record.id for record in blocking], now=now)
+    """When to retry, and why not now (as the denied attempt saw it, at `now`).
+
+    The hint counts from the moment it is given, after the denial was counted, not from the
+    attempt: a client sleeps it from when it reads it. It reads the blocking limits and their
+    open leases afresh, in one snapshot; each denial gets its own spread from the limit's
+    count of denied slots."""
+    hinted_at = max(now, clock.now())
+    holdings = lease_store.holds_on(conn, limit_ids=[record.id for record in blocking], now=hinted_at)
     wait = max(
-        slots.retry_wait(
-            record.view(),
-            requested=requested,
-            now=now,
-            holds=holds.get(record.id, []),
-            avg_occupancy_seconds=record.avg_occupancy_seconds,
-            max_wait=max_wait,
-        )
+        _retry_wait(record, holdings.get(record.id), requested=requested, now=hinted_at, max_wait=max_wait)
         for record in blocking
     )
     shortages = "; ".join(_shortage(record, now=now) for record in blocking)
@@ -343,6 +342,31 @@ def _denial(
         f"{shortages}. {requested} slot{'s' if requested != 1 else ''} asked for; retry in {wait:.3g} s.",
         retry_after_seconds=wait,
         blocking_names=[record.name for record in blocking],
+    )
+
+
+def _retry_wait(
+    record: LimitRecord, holding: slots.Holding | None, *, requested: int, now: float, max_wait: float
+) -> float:
+    """One blocking limit's hint, from its fresh `holding` (or, if it was deleted meanwhile,
+    from the denied attempt's `record`)."""
+    if holding is None:
+        holding = slots.Holding(record.state, (), record.avg_occupancy_seconds, record.denied_slots + requested)
+    view = slots.LimitView(
+        name=record.name,
+        limit=record.limit,
+        decay_per_second=record.slot_decay_per_second,
+        active=record.active,
+        state=holding.state,
+    )
+    return slots.retry_wait(
+        view,
+        requested=requested,
+        now=now,
+        holds=holding.holds,
+        avg_occupancy_seconds=holding.avg_occupancy_seconds,
+        max_wait=max_wait,
+        spread=slots.spread_fraction(holding.denied_slots - requested),
     )
 
 

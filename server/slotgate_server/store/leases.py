@@ -7,11 +7,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, select, update
 
 from slotgate_server import slots
 from slotgate_server.store.records import LeaseRecord
-from slotgate_server.store.tables import lease_limits, leases
+from slotgate_server.store.tables import lease_limits, leases, limits
 
 # Built once: a statement object reused keeps its cache key (see store/limits.py).
 _DROP_LINKS = delete(lease_limits).where(lease_limits.c.lease_token.in_(bindparam("tokens", expanding=True)))
@@ -82,17 +82,42 @@ def lock_expired(
     return [record(row._mapping) for row in conn.execute(query)]
 
 
-def holds_on(conn: Connection, *, limit_ids: Iterable[str], now: float) -> dict[str, list[slots.Hold]]:
-    """The slots each open lease holds on each of the given limits."""
-    rows = conn.execute(
-        select(lease_limits.c.limit_id, lease_limits.c.slots, leases.c.created, leases.c.expires_at)
-        .join(leases, leases.c.fencing_token == lease_limits.c.lease_token)
-        .where(lease_limits.c.limit_id.in_(list(limit_ids)), leases.c.ended_at.is_(None), lease_limits.c.slots > 0)
+def holds_on(conn: Connection, *, limit_ids: Iterable[str], now: float) -> dict[str, slots.Holding]:
+    """The given limits as a retry hint reads them: each one's slot state, average occupancy
+    and denied slots, and the slots each of its open leases holds, all in one snapshot, so
+    that the open leases account for the occupied slots (none released or granted between
+    the two reads). A limit deleted meanwhile is missing."""
+    open_links = lease_limits.join(
+        leases, and_(leases.c.fencing_token == lease_limits.c.lease_token, leases.c.ended_at.is_(None))
     )
+    rows = conn.execute(
+        select(
+            limits.c.id,
+            limits.c.occupied,
+            limits.c.occupied_at,
+            limits.c.avg_occupancy_seconds,
+            limits.c.denied_slots,
+            lease_limits.c.slots,
+            leases.c.created,
+            leases.c.expires_at,
+        )
+        .select_from(
+            limits.outerjoin(open_links, and_(lease_limits.c.limit_id == limits.c.id, lease_limits.c.slots > 0))
+        )
+        .where(limits.c.id.in_(list(limit_ids)))
+    )
+    found: dict[str, tuple[slots.SlotState, float | None, int]] = {}
     holds: dict[str, list[slots.Hold]] = defaultdict(list)
-    for limit_id, n, created, expires_at in rows:
-        holds[limit_id].append(slots.Hold(slots=n, held_for=now - created, expires_in=expires_at - now))
-    return holds
+    for limit_id, occupied, at, average, denied, n, created, expires_at in rows:
+        found[limit_id] = (slots.SlotState(occupied, at), average, denied)
+        if n is not None and created is not None:
+            holds[limit_id].append(slots.Hold(slots=n, held_for=now - created, expires_in=expires_at - now))
+    return {
+        limit_id: slots.Holding(
+            state=state, holds=tuple(holds[limit_id]), avg_occupancy_seconds=average, denied_slots=denied
+        )
+        for limit_id, (state, average, denied) in found.items()
+    }
 
 
 def list_open_on_limit(
