@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from slotgate_server import auth, errors, protocol
 from slotgate_server.framework import App, RequestValidation
 from slotgate_server.metrics import Metrics
-from slotgate_server.services import admission, leases
+from slotgate_server.services import admission, leases, queue
 from slotgate_server.settings import Settings
 from slotgate_server.state import ServerState
 from slotgate_server.store.database import Database
@@ -94,7 +94,10 @@ async def lifespan(_app: ConnexionMiddleware, *, settings: Settings) -> AsyncIte
     await db.open()
     server = ServerState(settings=settings, db=db, metrics=Metrics(), freed=SlotsFreed())
     spare_the_garbage_collector()
-    tasks = [asyncio.create_task(sweep_forever(server), name="slotgate-lease-sweep")]
+    tasks = [
+        asyncio.create_task(sweep_forever(server), name="slotgate-lease-sweep"),
+        asyncio.create_task(queue.heartbeat_forever(server), name="slotgate-heartbeat"),
+    ]
     if not db.is_sqlite:
         tasks.append(asyncio.create_task(admission.relay_freed(server), name="slotgate-freed-relay"))
     try:

@@ -37,6 +37,9 @@ class Settings:
     # How long an answer is kept under its Idempotency-Key; never shorter than the longest
     # lease, so that a repeat of an acquire whose lease still runs always finds it.
     idempotency_seconds: float = 86_400.0
+    # How long a waiting request's place in the queue outlives its connection, for a repeat of
+    # its Idempotency-Key (the SDK asking again) to resume it.
+    queue_place_seconds: float = 5.0
 
     @property
     def access_control(self) -> bool:
@@ -62,6 +65,7 @@ class Settings:
             lease_history_seconds=_seconds(env, "SLOTGATE_LEASE_HISTORY_SECONDS", cls.lease_history_seconds),
             max_retry_after_seconds=_seconds(env, "SLOTGATE_MAX_RETRY_AFTER_SECONDS", cls.max_retry_after_seconds),
             idempotency_seconds=_seconds(env, "SLOTGATE_IDEMPOTENCY_SECONDS", cls.idempotency_seconds),
+            queue_place_seconds=_seconds(env, "SLOTGATE_QUEUE_PLACE_SECONDS", cls.queue_place_seconds),
         )
         if not settings.min_lease_seconds <= settings.default_lease_seconds <= settings.max_lease_seconds:
             raise SettingsError(

@@ -3,6 +3,7 @@ what the request brings beside its parameters (its Idempotency-Key, its client's
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,8 @@ class ServerState:
     metrics: Metrics
     freed: SlotsFreed
     keys_in_flight: KeysInFlight = field(default_factory=KeysInFlight)
+    # Names this process in the queue of waiting requests that every process shares.
+    process_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 def current() -> ServerState:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import closing as contextlib_closing
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,3 +138,15 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+def count_rows(database_url: str, table: str, where: str = "1 = 1") -> int:
+    """Rows of a server's table, read beside the server (for what no API shows yet)."""
+    query = f"SELECT count(*) FROM {table} WHERE {where}"
+    if database_url.startswith("sqlite"):
+        with contextlib_closing(sqlite3.connect(database_url.split("///", 1)[1])) as conn:
+            return int(conn.execute(query).fetchone()[0])
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(query).fetchone()
+        assert row is not None
+        return int(row[0])

@@ -18,7 +18,12 @@ class RateLimitRequest:
         slots (int | Unset):  Default: 1.
         wait_seconds (float | Unset): How long the server may hold the request waiting for the slots before it answers
             423; 0 answers at once. A waiting request is granted the moment the slots are
-            freed in this server, or have drained on a decaying limit.
+            freed (by any server process), or have drained on a decaying limit. Waiters are
+            served in arrival order across all server processes: once a request has waited
+            a moment, no request that arrived after it takes slots of its limits first. A
+            waiter with an `Idempotency-Key` keeps its place for a few seconds after its
+            answer (SLOTGATE_QUEUE_PLACE_SECONDS), so that asking again with the key resumes
+            it; meanwhile it holds no one up.
              Default: 0.0.
     """
 

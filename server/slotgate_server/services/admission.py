@@ -25,6 +25,8 @@ from slotgate_server.errors import (
     problem_of,
 )
 from slotgate_server.idempotency import IdempotencyKey
+from slotgate_server.services import queue
+from slotgate_server.services.queue import QueuePlace
 from slotgate_server.state import ServerState
 from slotgate_server.store import admission as admission_store
 from slotgate_server.store import idempotency as idempotency_store
@@ -121,6 +123,55 @@ async def _take_waiting(
     key: IdempotencyKey | None,
     departure: Departure | None,
 ) -> Grant:
+    """`_attempts`, holding a place in the queue of the limits while the request waits
+    (services/queue.py). A request that waited and is answered 423, or whose client went,
+    keeps its place for a repeat of its key."""
+    queued = QueuePlace(server, names=names, arrived_at=clock.now(), key=key)
+    try:
+        grant = await _attempts(
+            server,
+            names=names,
+            requested=requested,
+            mode=mode,
+            lease=lease,
+            require_decay=require_decay,
+            wait_seconds=wait_seconds,
+            key=key,
+            departure=departure,
+            queued=queued,
+        )
+    except (SlotsUnavailable, ClientDeparted):
+        await _settle(queued, keep_for_a_repeat=wait_seconds > 0)
+        raise
+    except Exception:
+        await _settle(queued, keep_for_a_repeat=False)
+        raise
+    await queued.leave(keep_for_a_repeat=False)
+    return grant
+
+
+async def _settle(queued: QueuePlace, *, keep_for_a_repeat: bool) -> None:
+    """Give up or park a place on the way out of a request that was not granted; a place that
+    cannot be written lapses (parked places and those of stopped processes are purged)."""
+    try:
+        await queued.leave(keep_for_a_repeat=keep_for_a_repeat)
+    except Exception as error:
+        logger.warning("Could not give up a place in the queue (%s); it lapses", error)
+
+
+async def _attempts(
+    server: ServerState,
+    *,
+    names: list[str],
+    requested: int,
+    mode: str,
+    lease: NewLease | None,
+    require_decay: bool,
+    wait_seconds: float,
+    key: IdempotencyKey | None,
+    departure: Departure | None,
+    queued: QueuePlace,
+) -> Grant:
     """An attempt to take the slots, then one more each time slots may have come free, until
     granted or the wait is over.
 
@@ -134,7 +185,7 @@ async def _take_waiting(
     is granted needs no look.
     """
     started = time.perf_counter()
-    arrived_at = clock.now()
+    arrived_at = queued.arrived_at
     deadline = time.monotonic() + wait_seconds
     reclaimed = waited = looked_for_key = False
     if wait_seconds > 0 and server.freed.queued(names):
@@ -157,6 +208,7 @@ async def _take_waiting(
                 lease=lease,
                 require_decay=require_decay,
                 key=_key_parameters(server, key, lease=lease, now=now),
+                place=queued.place,
             ),
         )
         if attempt.granted:
@@ -168,6 +220,8 @@ async def _take_waiting(
             looked_for_key = True
             if (kept := await server.db.read(idempotency_store.find, key=key)) is not None:
                 return await _replayed(server, key=key, kept=kept)
+            if wait_seconds > 0 and await queued.resume():
+                continue  # decide again in the order of the request it repeats
         _refuse_impossible(attempt.records, names=names, requested=requested, require_decay=require_decay)
         if not attempt.blocking:
             continue  # it fitted, but a limit went away before it could be locked: decide again
@@ -184,8 +238,12 @@ async def _take_waiting(
                 now=now,
                 max_wait=server.settings.max_retry_after_seconds,
             )
+        if time.perf_counter() - started >= queue.PLACE_AFTER_SECONDS:
+            await queued.hold()  # it waited and was not let in: no later request goes first
         blocking = [record.name for record in attempt.blocking]
-        drains = all(record.slot_decay_per_second > 0 for record in attempt.blocking)
+        # A limit that has the slots for requests queued ahead lets this one in only once they
+        # are granted or gone, which wakes it.
+        drains = not attempt.queued_on and all(record.slot_decay_per_second > 0 for record in attempt.blocking)
         timeout = _next_look(attempt, requested=requested, now=now, deadline=deadline, drains=drains)
         with server.metrics.waiting.labels(mode).track_inprogress():
             await server.freed.wait(

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from slotgate_server import clock, metrics
 from slotgate_server.errors import InvalidRequest, LeaseGone, NotFound
 from slotgate_server.idempotency import IdempotencyKey
+from slotgate_server.services import queue
 from slotgate_server.services.admission import announce_freed, expire, reclaim_expired, take_slots
 from slotgate_server.services.limits import read as read_limit
 from slotgate_server.state import ServerState
@@ -169,6 +170,7 @@ async def sweep(server: ServerState) -> int:
         total += reclaimed
     await server.db.write(lease_store.purge_ended, ended_before=clock.now() - server.settings.lease_history_seconds)
     await forget_expired_keys(server)
+    await queue.purge(server)
     return total
 
 

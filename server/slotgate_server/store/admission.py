@@ -22,7 +22,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import psycopg
@@ -33,6 +33,7 @@ from slotgate_server import slots
 from slotgate_server.store import idempotency as idempotency_store
 from slotgate_server.store import leases as lease_store
 from slotgate_server.store import limits as limit_store
+from slotgate_server.store import queue as queue_store
 from slotgate_server.store import signals
 from slotgate_server.store.database import DURABLE_COMMIT, RELAXED_COMMIT, Database, driver_of
 from slotgate_server.store.records import LeaseRecord, LimitRecord
@@ -63,7 +64,9 @@ class TakeRequest:
     """One attempt to take slots: `requested` of each of `names` (distinct, sorted) at `now`,
     for a request that arrived at `arrived_at`, recording `lease` with them if one is given.
     `require_decay`: grant only if every active limit decays (rate-limit mode). `key`: the
-    Idempotency-Key to keep the grant under, with it (`idempotency.grant_parameters`)."""
+    Idempotency-Key to keep the grant under, with it (`idempotency.grant_parameters`). Served
+    places of requests that arrived before it (before its own `place`'s arrival, if it holds
+    one) block it."""
 
     names: list[str]
     requested: int
@@ -72,6 +75,8 @@ class TakeRequest:
     lease: NewLease | None
     require_decay: bool
     key: Mapping[str, Any] | None = None
+    # The request's place in the queue, if it holds one (store/queue.py).
+    place: queue_store.Place | None = None
 
 
 class KeptMeanwhile(Exception):
@@ -95,6 +100,8 @@ class Take:
     # Whether an answer is kept under the request's Idempotency-Key (by a request decided
     # elsewhere while this one waited).
     key_kept: bool = False
+    # Blocking limits that had the slots, but for requests that arrived before this one.
+    queued_on: list[str] = field(default_factory=list)
 
 
 def _query(conn: Connection, sql: str, parameters: Mapping[str, Any]) -> Sequence[Row]:
@@ -170,11 +177,13 @@ def _new_occupied(sql: _Sql, row: str) -> str:
 
 
 def _judgement(sql: _Sql, source: str) -> str:
-    """The limits of `source` with, for each, whether the request fits and the moment its new
-    state would count from (slots.take)."""
+    """The limits of `source` with, for each, whether the request fits, whether a request that
+    arrived before it waits for the limit (store/queue.py), and the moment its new state would
+    count from (slots.take)."""
     return f"""
         SELECT {source}.*,
             {_fits(sql, source)} AS fits,
+            ({source}.active AND {queue_store.AHEAD.format(row=source)}) AS queued_ahead,
             (NOT {source}.active OR {source}.slot_decay_per_second > 0) AS decays,
             {sql.greatest}({_grant_moment(sql, source)}, {source}.occupied_at) AS new_at
         FROM {source}"""
@@ -194,7 +203,7 @@ def _named(name_count: int) -> str:
 
 
 def _all_grantable(source: str, *, require_decay: bool) -> str:
-    grantable = "fits AND decays" if require_decay else "fits"
+    grantable = "fits AND NOT queued_ahead AND decays" if require_decay else "fits AND NOT queued_ahead"
     return f"SELECT count(*) = :name_count AND coalesce(bool_and({grantable}), false) AS granted FROM {source}"
 
 
@@ -274,7 +283,7 @@ def take(conn: Connection, request: TakeRequest) -> Take:
         return _taken_in_one_statement(rows)
     rows = sorted(rows, key=lambda row: str(row["name"]))
     granted = len(rows) == len(request.names) and all(
-        row["fits"] and (row["decays"] or not request.require_decay) for row in rows
+        row["fits"] and not row["queued_ahead"] and (row["decays"] or not request.require_decay) for row in rows
     )
     if not granted:
         return _outcome(rows, granted=False, fencing_token=None)
@@ -325,6 +334,9 @@ def _take_statement(dialect: str, request: TakeRequest, *, durable: bool = False
         "requested": request.requested,
         "now": request.now,
         "arrived_at": request.arrived_at,
+        "queued_at": request.arrived_at if request.place is None else request.place.arrived_at,
+        "place": queue_store.NO_PLACE if request.place is None else request.place.position,
+        "live_after": request.now - queue_store.PROCESS_TIMEOUT_SECONDS,
         "tolerance": slots.SLOT_TOLERANCE,
         "half_tolerance": slots.SLOT_TOLERANCE / 2,
     }
@@ -346,11 +358,15 @@ def _outcome(rows: Sequence[Row], *, granted: bool, fencing_token: int | None) -
     records = [limit_store.record(row) for row in rows]
     if granted:
         return Take(records=records, granted=True, blocking=[], expired_on=[], fencing_token=fencing_token)
-    blocking = [record for record, row in zip(records, rows, strict=True) if not row["fits"]]
-    expired_on = [row["id"] for row in rows if row["expired_holders"]]
-    key_kept = any(row["key_kept"] for row in rows)
+    blocking = [record for record, row in zip(records, rows, strict=True) if not row["fits"] or row["queued_ahead"]]
     return Take(
-        records=records, granted=False, blocking=blocking, expired_on=expired_on, fencing_token=None, key_kept=key_kept
+        records=records,
+        granted=False,
+        blocking=blocking,
+        expired_on=[row["id"] for row in rows if row["expired_holders"]],
+        fencing_token=None,
+        key_kept=any(row["key_kept"] for row in rows),
+        queued_on=[row["name"] for row in rows if row["fits"] and row["queued_ahead"]],
     )
 
 

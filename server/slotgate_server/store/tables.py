@@ -90,7 +90,48 @@ class IdempotencyKeyRow(Base):
     expires_at: Mapped[float] = mapped_column(Double, index=True)
 
 
+class ServerProcessRow(Base):
+    """A server process that holds places in the queue, and when it last said it lives."""
+
+    __tablename__ = "server_processes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seen_at: Mapped[float] = mapped_column(Double)
+
+
+class QueuePlaceRow(Base):
+    """A request's place in the queue of the limits it waits for, kept in arrival order
+    (`arrived_at`, then `position`) across every server process. `process` serves it while
+    `parked_until` is null; a parked place (its connection ended) keeps its order until then
+    for a repeat of its Idempotency-Key, and lets everyone pass meanwhile."""
+
+    __tablename__ = "queue_places"
+    __table_args__ = (Index("ix_queue_places_key", "scope", "key", unique=True), {"sqlite_autoincrement": True})
+
+    position: Mapped[int] = mapped_column(TokenType, primary_key=True, autoincrement=True)
+    scope: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    arrived_at: Mapped[float] = mapped_column(Double)
+    process: Mapped[str] = mapped_column(String(36))
+    parked_until: Mapped[float | None] = mapped_column(Double, nullable=True)
+
+
+class QueuePlaceLimitRow(Base):
+    """The limits a place waits for."""
+
+    __tablename__ = "queue_place_limits"
+    __table_args__ = (Index("ix_queue_place_limits_limit", "limit_id", "place"),)
+
+    place: Mapped[int] = mapped_column(
+        TokenType, ForeignKey("queue_places.position", ondelete="CASCADE"), primary_key=True
+    )
+    limit_id: Mapped[str] = mapped_column(String(36), ForeignKey("limits.id", ondelete="CASCADE"), primary_key=True)
+
+
 limits = cast(Table, LimitRow.__table__)
 leases = cast(Table, LeaseRow.__table__)
 lease_limits = cast(Table, LeaseLimitRow.__table__)
 idempotency_keys = cast(Table, IdempotencyKeyRow.__table__)
+server_processes = cast(Table, ServerProcessRow.__table__)
+queue_places = cast(Table, QueuePlaceRow.__table__)
+queue_place_limits = cast(Table, QueuePlaceLimitRow.__table__)

@@ -1,0 +1,109 @@
+"""The queue of waiting requests across server processes (store/queue.py): when a waiting
+request takes a place, gives it up or keeps it for a repeat, and the heartbeat that keeps
+this process's places served.
+
+A request takes a place once it has waited PLACE_AFTER_SECONDS and still not been granted:
+most waiters are handed slots within milliseconds and never need one, and a place costs
+writes (under contention, places for every waiter cost a busy PostgreSQL so much that its
+hot statements timed out). From then on no request that arrived after it takes slots of its
+limits before it is granted; within that first moment, the queues of each process keep
+arrival order among its own waiters. When its
+connection ends without a grant, a place of a request with an Idempotency-Key is parked for
+SLOTGATE_QUEUE_PLACE_SECONDS: a repeat of the key (the SDK asking again) resumes it, and with
+it the request's order; meanwhile it blocks no one. Every change that may let the next
+waiter in wakes the limits' waiters, in every process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
+from slotgate_server import clock
+from slotgate_server.idempotency import IdempotencyKey
+from slotgate_server.state import ServerState
+from slotgate_server.store import queue as queue_store
+from slotgate_server.store import signals
+from slotgate_server.store.queue import Place
+
+logger = logging.getLogger(__name__)
+
+PURGE_BATCH = 500
+# How long a request waits before it takes a place in the queue.
+PLACE_AFTER_SECONDS = 0.5
+
+
+class QueuePlace:
+    """The place of one waiting request on `names` (distinct, sorted), if it holds one."""
+
+    def __init__(self, server: ServerState, *, names: Sequence[str], arrived_at: float, key: IdempotencyKey | None):
+        self.server = server
+        self.names = list(names)
+        self.arrived_at = arrived_at
+        self.key = key
+        self.place: Place | None = None
+
+    async def resume(self) -> bool:
+        """Take over the place kept for the request's key, if there is one (with its order)."""
+        if self.key is None or self.place is not None:
+            return False
+        if await self.server.db.read(queue_store.find, key=self.key) is None:
+            return False
+        await self.hold()
+        return True
+
+    async def hold(self) -> None:
+        """Take a place, unless the request holds one."""
+        if self.place is None:
+            self.place = await self.server.db.write(
+                queue_store.take,
+                names=self.names,
+                arrived_at=self.arrived_at,
+                process=self.server.process_id,
+                key=self.key,
+            )
+
+    async def leave(self, *, keep_for_a_repeat: bool) -> None:
+        """The request is answered or gone: free its place, or (`keep_for_a_repeat`, with a key)
+        park it for a repeat of the key."""
+        if keep_for_a_repeat and self.key is not None:
+            await self.hold()  # a request that waited without one keeps its order too
+        place, self.place = self.place, None
+        if place is None:
+            return
+        parked_until = clock.now() + self.server.settings.queue_place_seconds if keep_for_a_repeat else None
+        await self.server.db.write(_leave, place=place, names=self.names, parked_until=parked_until)
+        for name in self.names:
+            self.server.freed.freed_here(name, 1)
+
+
+def _leave(conn: Connection, *, place: Place, names: Sequence[str], parked_until: float | None) -> None:
+    if parked_until is None:
+        queue_store.leave(conn, position=place.position)
+    else:
+        queue_store.park(conn, position=place.position, until=parked_until)
+    signals.announce(conn, names=names, slots=1)  # the next in line may fit now
+
+
+async def heartbeat_forever(server: ServerState) -> None:
+    """Say that this process lives, so that its places count, for as long as it runs."""
+    while True:
+        try:
+            await server.db.write(queue_store.heartbeat, process=server.process_id, now=clock.now())
+        except Exception as error:
+            logger.warning("Could not say this process lives (%s); its waiters' places may lapse", error)
+        await asyncio.sleep(queue_store.HEARTBEAT_SECONDS)
+
+
+async def purge(server: ServerState) -> None:
+    """Forget parked places that ran out and the places of processes that stopped, a batch per
+    transaction."""
+    forgotten = PURGE_BATCH
+    while forgotten >= PURGE_BATCH:
+        now = clock.now()
+        forgotten = await server.db.write(
+            queue_store.purge, now=now, live_after=now - queue_store.PROCESS_TIMEOUT_SECONDS, batch=PURGE_BATCH
+        )
