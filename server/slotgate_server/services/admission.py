@@ -78,19 +78,10 @@ async def take_slots(
     it gets the kept answer instead. If the client departs (`departure`) while the request
     waits, the request is withdrawn; a grant that raced the departure is given back.
     """
+    wanted = Wanted(sorted(set(names)), requested, mode, lease, require_decay, wait_seconds, key, departure)
     with server.keys_in_flight.deciding(key):
         try:
-            grant = await _take_waiting(
-                server,
-                names=sorted(set(names)),
-                requested=requested,
-                mode=mode,
-                lease=lease,
-                require_decay=require_decay,
-                wait_seconds=wait_seconds,
-                key=key,
-                departure=departure,
-            )
+            grant = await _take_waiting(server, wanted)
         except KeptMeanwhile:
             assert key is not None
             return await _kept_meanwhile(server, key)
@@ -111,37 +102,29 @@ async def take_slots(
     return grant
 
 
-async def _take_waiting(
-    server: ServerState,
-    *,
-    names: list[str],
-    requested: int,
-    mode: str,
-    lease: NewLease | None,
-    require_decay: bool,
-    wait_seconds: float,
-    key: IdempotencyKey | None,
-    departure: Departure | None,
-) -> Grant:
+@dataclass(frozen=True)
+class Wanted:
+    """What a request asks of `take_slots`, its names distinct and sorted."""
+
+    names: list[str]
+    requested: int
+    mode: str
+    lease: NewLease | None
+    require_decay: bool
+    wait_seconds: float
+    key: IdempotencyKey | None
+    departure: Departure | None
+
+
+async def _take_waiting(server: ServerState, wanted: Wanted) -> Grant:
     """`_attempts`, holding a place in the queue of the limits while the request waits
     (services/queue.py). A request that waited and is answered 423, or whose client went,
     keeps its place for a repeat of its key."""
-    queued = QueuePlace(server, names=names, arrived_at=clock.now(), key=key)
+    queued = QueuePlace(server, names=wanted.names, arrived_at=clock.now(), key=wanted.key)
     try:
-        grant = await _attempts(
-            server,
-            names=names,
-            requested=requested,
-            mode=mode,
-            lease=lease,
-            require_decay=require_decay,
-            wait_seconds=wait_seconds,
-            key=key,
-            departure=departure,
-            queued=queued,
-        )
+        grant = await _attempts(server, wanted, queued)
     except (SlotsUnavailable, ClientDeparted):
-        await _settle(queued, keep_for_a_repeat=wait_seconds > 0)
+        await _settle(queued, keep_for_a_repeat=wanted.wait_seconds > 0)
         raise
     except Exception:
         await _settle(queued, keep_for_a_repeat=False)
@@ -159,19 +142,7 @@ async def _settle(queued: QueuePlace, *, keep_for_a_repeat: bool) -> None:
         logger.warning("Could not give up a place in the queue (%s); it lapses", error)
 
 
-async def _attempts(
-    server: ServerState,
-    *,
-    names: list[str],
-    requested: int,
-    mode: str,
-    lease: NewLease | None,
-    require_decay: bool,
-    wait_seconds: float,
-    key: IdempotencyKey | None,
-    departure: Departure | None,
-    queued: QueuePlace,
-) -> Grant:
+async def _attempts(server: ServerState, wanted: Wanted, queued: QueuePlace) -> Grant:
     """An attempt to take the slots, then one more each time slots may have come free, until
     granted or the wait is over.
 
@@ -184,6 +155,13 @@ async def _attempts(
     refused by the take (`KeptMeanwhile`) before it takes anything, so a first attempt that
     is granted needs no look.
     """
+    names, requested, mode, lease = wanted.names, wanted.requested, wanted.mode, wanted.lease
+    require_decay, wait_seconds, key, departure = (
+        wanted.require_decay,
+        wanted.wait_seconds,
+        wanted.key,
+        wanted.departure,
+    )
     started = time.perf_counter()
     arrived_at = queued.arrived_at
     deadline = time.monotonic() + wait_seconds
