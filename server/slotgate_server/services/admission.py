@@ -363,12 +363,14 @@ def _denial(
 ) -> SlotsUnavailable:
     """When to retry, and why not now (as the denied attempt saw it, at `now`).
 
-    The hint counts from the moment it is given, after the denial was counted, not from the
-    attempt: a client sleeps it from when it reads it. It reads the blocking limits and their
-    open leases afresh, in one snapshot; each denial gets its own spread from the limit's
-    count of denied slots."""
-    hinted_at = max(now, clock.now())
-    holdings = lease_store.holds_on(conn, limit_ids=[record.id for record in blocking], now=hinted_at)
+    The hint counts from the moment it is given, after the denial was counted and the limits
+    read, not from the attempt: a client sleeps it from when it reads it, and each moment
+    between is drain a poller would come back late for. It reads the blocking limits and
+    their open leases afresh, in one snapshot (the leases' ages as of just before the read);
+    each denial gets its own spread from the limit's count of denied slots."""
+    read_at = max(now, clock.now())
+    holdings = lease_store.holds_on(conn, limit_ids=[record.id for record in blocking], now=read_at)
+    hinted_at = max(read_at, clock.now())
     wait = max(
         _retry_wait(record, holdings.get(record.id), requested=requested, now=hinted_at, max_wait=max_wait)
         for record in blocking
