@@ -4,7 +4,7 @@ from slotgate import concurrency, rate_limit            # threads and processes
 from slotgate.asyncio import concurrency, rate_limit    # asyncio tasks
 """
 
-from slotgate._protocol import Lease
+from slotgate._protocol import Lease, unguarded_runs
 from slotgate.client import SlotgateClient, default_client
 from slotgate.errors import (
     AcquireTimeout,
@@ -52,4 +52,5 @@ __all__ = [
     "concurrency",
     "default_client",
     "rate_limit",
+    "unguarded_runs",
 ]

@@ -6,16 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
 
 from slotgate import _protocol, errors
-from slotgate._protocol import Call, Lease, RetryBudget, describe
-from slotgate.client import generated_client
+from slotgate._protocol import Call, Key, Lease, OnUnavailable, RetryBudget, describe
+from slotgate.client import ClientBase, seconds_left
 from slotgate.settings import ClientSettings
 from slotgate_client.models import Limit
 
@@ -25,13 +27,40 @@ logger = logging.getLogger("slotgate")
 
 T = TypeVar("T")
 
+DEFAULT_MAX_CONNECTIONS = 32
 
-class SlotgateClient:
-    """Asynchronous access to a Slotgate server, for use within one event loop."""
 
-    def __init__(self, api_url: str | None = None, api_key: str | None = None) -> None:
-        self.settings = ClientSettings.resolve(api_url, api_key)
-        self._generated = generated_client(self.settings)
+class SlotgateClient(ClientBase):
+    """Asynchronous access to a Slotgate server, for use within one event loop.
+
+    `max_connections` (32 by default; None: no bound) bounds the pool, and every connection
+    is kept alive. An acquisition (`concurrency`, `rate_limit`) holds a connection for as long
+    as its request waits on the server, so this client lets only some of them be at the
+    server at once: three quarters of the pool in all, at most half of that per set of names.
+    The others wait their turn here, first come first served per set of names, which costs
+    them nothing but a future; when one at the server is answered the next one goes. Thus a
+    thousand tasks on one limit keep the same few requests at the server and its throughput,
+    and a release or renewal always finds a free connection, where before they queued for
+    one behind the waiting acquisitions and the limit stalled.
+
+    The server keeps its waiters in arrival order, across processes; this client takes part
+    in that order with the acquisitions at its head, and the rest keep their order here. A
+    waiter is never overtaken within its set of names, and sets of names take turns at the
+    places that come free, so none starves. Raise `max_connections` for many limits busy at
+    once in one loop.
+
+    `on_unavailable` as for the sync client.
+    """
+
+    def __init__(
+        self,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
+        on_unavailable: OnUnavailable = "wait",
+    ) -> None:
+        super().__init__(api_url, api_key, max_connections=max_connections, on_unavailable=on_unavailable)
 
     async def call(self, call: Call[T]) -> T:
         try:
@@ -48,9 +77,16 @@ class SlotgateClient:
         lease_duration: float | None = None,
         holder: str = "",
         wait_seconds: float = 0.0,
+        idempotency_key: str | None = None,
     ) -> Lease:
+        key = idempotency_key or _protocol.new_idempotency_key()
         call = _protocol.acquire(
-            names, slots=slots, lease_duration=lease_duration, holder=holder, wait_seconds=wait_seconds
+            names,
+            slots=slots,
+            lease_duration=lease_duration,
+            holder=holder,
+            wait_seconds=wait_seconds,
+            idempotency_key=key,
         )
         return await self.call(call)
 
@@ -60,8 +96,11 @@ class SlotgateClient:
     async def release(self, lease_id: str) -> None:
         await self.call(_protocol.release(lease_id))
 
-    async def consume(self, names: Sequence[str], *, slots: int = 1, wait_seconds: float = 0.0) -> None:
-        await self.call(_protocol.consume(names, slots=slots, wait_seconds=wait_seconds))
+    async def consume(
+        self, names: Sequence[str], *, slots: int = 1, wait_seconds: float = 0.0, idempotency_key: str | None = None
+    ) -> None:
+        key = idempotency_key or _protocol.new_idempotency_key()
+        await self.call(_protocol.consume(names, slots=slots, wait_seconds=wait_seconds, idempotency_key=key))
 
     async def limits(self, *, name_prefix: str | None = None, active: bool | None = None) -> AsyncIterator[Limit]:
         after = None
@@ -73,8 +112,48 @@ class SlotgateClient:
                 return
             after = page.next_
 
+    @contextlib.asynccontextmanager
+    async def _turn(self, names: Sequence[str], *, deadline: float | None, what: str) -> AsyncIterator[None]:
+        """While an acquisition of `names` may be at the server; until then it waits here, in
+        line, at most until `deadline`."""
+        if self._admission is None:
+            yield
+            return
+        key = _protocol.names_key(names)
+        ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        try:
+            if self._admission.arrive(key, ticket):
+                ticket.set_result(None)
+            else:
+                await _turn_of(ticket, deadline=deadline, what=what)
+            yield
+        finally:
+            self._done(key, ticket)
+
+    def _done(self, key: Key, ticket: asyncio.Future[None]) -> None:
+        """A resolved ticket holds a place, which passes on; any other leaves the line."""
+        assert self._admission is not None
+        if not ticket.done() or ticket.cancelled():
+            self._admission.withdraw(key, ticket)
+            return
+        handed = deque(self._admission.leave(key))
+        while handed:
+            next_key, waiting = handed.popleft()
+            if waiting.cancelled():  # its task gave up just now: the place passes on
+                handed.extend(self._admission.leave(next_key))
+            else:
+                waiting.set_result(None)
+
     async def aclose(self) -> None:
         await self._generated.get_async_httpx_client().aclose()
+
+
+async def _turn_of(ticket: asyncio.Future[None], *, deadline: float | None, what: str) -> None:
+    try:
+        async with asyncio.timeout(seconds_left(deadline)):
+            await ticket
+    except TimeoutError:
+        raise errors.AcquireTimeout(f"{what}: its turn to ask the server did not come within the timeout.") from None
 
 
 _default_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClientSettings, SlotgateClient]] = (
@@ -101,24 +180,30 @@ async def concurrency(
     strict: bool = False,
     holder: str | None = None,
     client: SlotgateClient | None = None,
+    on_unavailable: OnUnavailable | None = None,
 ) -> AsyncIterator[Lease | None]:
-    """The asyncio twin of `slotgate.concurrency`. In strict mode a lost lease cancels the block,
-    which then raises `LeaseLost`."""
+    """The asyncio twin of `slotgate.concurrency`. Cancelling the task while it waits (also by
+    `asyncio.timeout`) closes the waiting request's connection, which withdraws it from the
+    server's queue. In strict mode a lost lease cancels the block, which then raises
+    `LeaseLost`."""
     api = client or default_client()
     wanted = _protocol.as_names(names)
     what = f"concurrency({describe(wanted)})"
-    holder = holder or _protocol.default_holder()
-    try:
-        lease = await _wait_for(
-            lambda wait: api.acquire(
-                wanted, slots=occupy, lease_duration=lease_duration, holder=holder, wait_seconds=wait
-            ),
-            what=what,
-            timeout_seconds=timeout_seconds,
-            max_retries=max_retries,
+    budget = api._budget(timeout_seconds, max_retries, on_unavailable)
+    taker = holder or _protocol.default_holder()
+
+    def attempt(wait: float, key: str) -> Awaitable[Lease]:
+        return api.acquire(
+            wanted, slots=occupy, lease_duration=lease_duration, holder=taker, wait_seconds=wait, idempotency_key=key
         )
-    except errors.MissingLimits as missing:
-        _protocol.run_unguarded(missing, what=what, strict=strict)
+
+    lease = await _unless_unguarded(
+        _in_turn(api, wanted, attempt, budget=budget, what=what),
+        what=what,
+        strict=strict,
+        on_unavailable=budget.on_unavailable,
+    )
+    if lease is None:
         yield None
         return
     block = asyncio.current_task()
@@ -136,7 +221,7 @@ async def concurrency(
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
         # Shielded: a cancellation arriving now must not leave the slots held until expiry.
-        await asyncio.shield(_release(api, lease))
+        await asyncio.shield(_release(api, lease, budget.on_unavailable))
     if strict and lease.lost:
         raise errors.LeaseLost(f"{what}: the lease was lost while the block ran ({lease.lost_reason}).")
 
@@ -147,41 +232,72 @@ async def rate_limit(
     timeout_seconds: float | None = None,
     strict: bool = False,
     client: SlotgateClient | None = None,
+    on_unavailable: OnUnavailable | None = None,
 ) -> None:
     """The asyncio twin of `slotgate.rate_limit`."""
     api = client or default_client()
     wanted = _protocol.as_names(names)
     what = f"rate_limit({describe(wanted)})"
+    budget = api._budget(timeout_seconds, None, on_unavailable)
+
+    def attempt(wait: float, key: str) -> Awaitable[None]:
+        return api.consume(wanted, slots=occupy, wait_seconds=wait, idempotency_key=key)
+
+    await _unless_unguarded(
+        _in_turn(api, wanted, attempt, budget=budget, what=what),
+        what=what,
+        strict=strict,
+        on_unavailable=budget.on_unavailable,
+    )
+
+
+async def _unless_unguarded(take: Awaitable[T], *, what: str, strict: bool, on_unavailable: OnUnavailable) -> T | None:
+    """`await take`, or None when the block is to run unguarded: its limits do not exist, or
+    the server is unavailable and the caller chose to proceed."""
     try:
-        await _wait_for(
-            lambda wait: api.consume(wanted, slots=occupy, wait_seconds=wait),
-            what=what,
-            timeout_seconds=timeout_seconds,
-        )
+        return await take
     except errors.MissingLimits as missing:
         _protocol.run_unguarded(missing, what=what, strict=strict)
+    except _protocol.UNAVAILABLE as down:
+        _protocol.run_unavailable(down, what=what, on_unavailable=on_unavailable)
+    return None
 
 
-async def _wait_for(
-    attempt: Callable[[float], Awaitable[T]],
+async def _in_turn(
+    api: SlotgateClient,
+    names: list[str],
+    attempt: Callable[[float, str], Awaitable[T]],
     *,
+    budget: RetryBudget,
     what: str,
-    timeout_seconds: float | None,
-    max_retries: int | None = None,
 ) -> T:
-    """`attempt(wait_seconds)` until it is granted or the budget is spent."""
-    budget = RetryBudget.starting(time.monotonic(), timeout_seconds, max_retries)
+    async with api._turn(names, deadline=budget.deadline, what=what):
+        return await _wait_for(attempt, budget=budget, what=what)
+
+
+async def _wait_for(attempt: Callable[[float, str], Awaitable[T]], *, budget: RetryBudget, what: str) -> T:
+    """`attempt(wait_seconds, idempotency_key)` until it succeeds or the budget is spent."""
     while True:
         on_server = budget.server_wait(time.monotonic())
         try:
-            return await attempt(on_server)
-        except errors.SlotsUnavailable as denial:
-            await asyncio.sleep(budget.next_wait(denial, now=time.monotonic(), what=what, waited=on_server > 0))
+            return await attempt(on_server, budget.key)
+        except errors.SlotgateError as error:
+            await asyncio.sleep(budget.after(error, now=time.monotonic(), what=what))
 
 
-async def _release(api: SlotgateClient, lease: Lease) -> None:
+async def _release(api: SlotgateClient, lease: Lease, on_unavailable: OnUnavailable) -> None:
+    """Release, retrying a release whose answer was lost (whose repeat may find it released)."""
+    budget = RetryBudget.for_release(time.monotonic(), lease, on_unavailable)
+
+    async def attempt(_wait: float, _key: str) -> None:
+        try:
+            await api.release(lease.id)
+        except errors.LeaseGone as gone:
+            if not _protocol.release_done(gone, retried=budget.retries > 0):
+                raise
+
     try:
-        await api.release(lease.id)
+        await _wait_for(attempt, budget=budget, what=f"release of lease {lease.id}")
     except errors.SlotgateError as error:
         _protocol.note_release_failure(lease, error)
     else:
@@ -191,6 +307,7 @@ async def _release(api: SlotgateClient, lease: Lease) -> None:
 async def _renew(api: SlotgateClient, lease: Lease, *, cancel_on_loss: asyncio.Task[Any] | None) -> None:
     expires = time.monotonic() + lease.lease_duration
     interval = _protocol.renew_after(lease)
+    jitter = random.Random()
     while True:
         await asyncio.sleep(interval)
         started = time.monotonic()
@@ -204,7 +321,7 @@ async def _renew(api: SlotgateClient, lease: Lease, *, cancel_on_loss: asyncio.T
                 _lost(lease, f"no renewal got through before it expired (last error: {error})", cancel_on_loss)
                 return
             logger.warning("Slotgate lease %s: renewal failed (%s); retrying.", lease.id, error)
-            interval = max(0.05, min(interval, (expires - time.monotonic()) / 2))
+            interval = _protocol.renew_retry_after(expires - time.monotonic(), jitter)
             continue
         lease.expires_at = renewed.expires_at
         expires = started + renewed.lease_duration

@@ -53,6 +53,18 @@ class Conflict(ApiError):
     status = 409
 
 
+class IdempotencyKeyInFlight(Conflict):
+    """A request with the same Idempotency-Key is still being decided; the SDK retries it
+    with that key."""
+
+
+class IdempotencyKeyReused(ApiError):
+    """An Idempotency-Key was sent again with another request. The SDK makes a key per
+    request, so this is a bug in it."""
+
+    status = 422
+
+
 class LeaseGone(ApiError):
     """The lease has ended (expired or released); its slots are free."""
 
@@ -106,7 +118,8 @@ class LeaseLost(SlotgateError):
     """The lease ended while its block ran: the slots may be held by someone else now."""
 
 
-# The server's `type` slugs, then plain statuses, to SDK classes.
+# The server's `type` slugs, then plain statuses, to SDK classes (5xx without a known slug:
+# ServerError).
 _BY_SLUG: dict[str, type[ApiError]] = {
     "invalid-request": InvalidRequest,
     "unauthorized": Unauthorized,
@@ -114,12 +127,15 @@ _BY_SLUG: dict[str, type[ApiError]] = {
     "not-found": NotFound,
     "missing-limits": MissingLimits,
     "conflict": Conflict,
+    "idempotency-key-in-flight": IdempotencyKeyInFlight,
+    "idempotency-key-reused": IdempotencyKeyReused,
     "lease-gone": LeaseGone,
     "unsatisfiable": Unsatisfiable,
     "slots-unavailable": SlotsUnavailable,
     "store-unavailable": StoreUnavailable,
 }
-_BY_STATUS: dict[int, type[ApiError]] = {cls.status: cls for cls in reversed(_BY_SLUG.values())}
+_GENERIC = (InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, LeaseGone, Unsatisfiable, SlotsUnavailable)
+_BY_STATUS: dict[int, type[ApiError]] = {cls.status: cls for cls in (*_GENERIC, StoreUnavailable)}
 
 
 def from_response(status: int, content: bytes) -> ApiError:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import random
 import threading
 import time
 import weakref
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from slotgate import _protocol, errors
-from slotgate._protocol import Lease, RetryBudget, describe
+from slotgate._protocol import Lease, OnUnavailable, RetryBudget, describe
 from slotgate.client import SlotgateClient, default_client
 
 logger = logging.getLogger("slotgate")
@@ -30,41 +32,48 @@ def concurrency(
     strict: bool = False,
     holder: str | None = None,
     client: SlotgateClient | None = None,
+    on_unavailable: OnUnavailable | None = None,
 ) -> Iterator[Lease | None]:
     """Hold `occupy` slots of every named limit while the block runs.
 
     Waits (as the server hints) until the slots are free, at most `timeout_seconds` from the call
-    and `max_retries` retries. The lease is renewed in the background; it is released on every
-    way out of the block. Yields the lease, or None when the limits do not exist and the block
-    runs unguarded (with `strict=True` that raises instead).
+    and `max_retries` retries. A try whose answer is lost (no answer, a 5xx) is repeated under
+    its Idempotency-Key, so the server takes nothing twice. When the server cannot be reached,
+    `on_unavailable` (by default the client's, "wait") chooses: retry within those bounds,
+    "raise" at once, or "proceed" to run the block unguarded. Giving up while a request waits
+    on the server (the timeout, KeyboardInterrupt) closes its connection, which withdraws it.
+
+    The lease is renewed in the background; it is released on every way out of the block.
+    Yields the lease, or None when the block runs unguarded (limits that do not exist, unless
+    `strict=True`; or the server unavailable with "proceed").
     """
     api = client or default_client()
     wanted = _protocol.as_names(names)
     what = f"concurrency({describe(wanted)})"
-    try:
-        lease = _wait_for(
-            lambda wait: api.acquire(
-                wanted,
-                slots=occupy,
-                lease_duration=lease_duration,
-                holder=holder or _protocol.default_holder(),
-                wait_seconds=wait,
-            ),
-            what=what,
-            timeout_seconds=timeout_seconds,
-            max_retries=max_retries,
+    budget = api._budget(timeout_seconds, max_retries, on_unavailable)
+    taker = holder or _protocol.default_holder()
+
+    def attempt(wait: float, key: str) -> Lease:
+        return api.acquire(
+            wanted, slots=occupy, lease_duration=lease_duration, holder=taker, wait_seconds=wait, idempotency_key=key
         )
-    except errors.MissingLimits as missing:
-        _protocol.run_unguarded(missing, what=what, strict=strict)
+
+    lease = _unless_unguarded(
+        lambda: _in_turn(api, wanted, attempt, budget=budget, what=what),
+        what=what,
+        strict=strict,
+        on_unavailable=budget.on_unavailable,
+    )
+    if lease is None:
         yield None
         return
     renewals = _renewals_of(api)
-    renewals.add(lease)
     try:
+        renewals.add(lease)
         yield lease
     finally:
         renewals.remove(lease)
-        _release(api, lease)
+        _release(api, lease, budget.on_unavailable)
     if strict and lease.lost:
         raise errors.LeaseLost(f"{what}: the lease was lost while the block ran ({lease.lost_reason}).")
 
@@ -75,37 +84,68 @@ def rate_limit(
     timeout_seconds: float | None = None,
     strict: bool = False,
     client: SlotgateClient | None = None,
+    on_unavailable: OnUnavailable | None = None,
 ) -> None:
-    """Take `occupy` slots of every named decaying limit, waiting until they have drained free."""
+    """Take `occupy` slots of every named decaying limit, waiting until they have drained free.
+    Retries and `on_unavailable` as in `concurrency`."""
     api = client or default_client()
     wanted = _protocol.as_names(names)
     what = f"rate_limit({describe(wanted)})"
+    budget = api._budget(timeout_seconds, None, on_unavailable)
+
+    def attempt(wait: float, key: str) -> None:
+        api.consume(wanted, slots=occupy, wait_seconds=wait, idempotency_key=key)
+
+    _unless_unguarded(
+        lambda: _in_turn(api, wanted, attempt, budget=budget, what=what),
+        what=what,
+        strict=strict,
+        on_unavailable=budget.on_unavailable,
+    )
+
+
+def _unless_unguarded(take: Callable[[], T], *, what: str, strict: bool, on_unavailable: OnUnavailable) -> T | None:
+    """`take()`, or None when the block is to run unguarded: its limits do not exist, or the
+    server is unavailable and the caller chose to proceed."""
     try:
-        _wait_for(
-            lambda wait: api.consume(wanted, slots=occupy, wait_seconds=wait),
-            what=what,
-            timeout_seconds=timeout_seconds,
-        )
+        return take()
     except errors.MissingLimits as missing:
         _protocol.run_unguarded(missing, what=what, strict=strict)
+    except _protocol.UNAVAILABLE as down:
+        _protocol.run_unavailable(down, what=what, on_unavailable=on_unavailable)
+    return None
 
 
-def _wait_for(
-    attempt: Callable[[float], T], *, what: str, timeout_seconds: float | None, max_retries: int | None = None
+def _in_turn(
+    api: SlotgateClient, names: list[str], attempt: Callable[[float, str], T], *, budget: RetryBudget, what: str
 ) -> T:
-    """`attempt(wait_seconds)` until it is granted or the budget is spent."""
-    budget = RetryBudget.starting(time.monotonic(), timeout_seconds, max_retries)
+    with api._turn(names, deadline=budget.deadline, what=what):
+        return _wait_for(attempt, budget=budget, what=what)
+
+
+def _wait_for(attempt: Callable[[float, str], T], *, budget: RetryBudget, what: str) -> T:
+    """`attempt(wait_seconds, idempotency_key)` until it succeeds or the budget is spent."""
     while True:
         on_server = budget.server_wait(time.monotonic())
         try:
-            return attempt(on_server)
-        except errors.SlotsUnavailable as denial:
-            time.sleep(budget.next_wait(denial, now=time.monotonic(), what=what, waited=on_server > 0))
+            return attempt(on_server, budget.key)
+        except errors.SlotgateError as error:
+            time.sleep(budget.after(error, now=time.monotonic(), what=what))
 
 
-def _release(api: SlotgateClient, lease: Lease) -> None:
+def _release(api: SlotgateClient, lease: Lease, on_unavailable: OnUnavailable) -> None:
+    """Release, retrying a release whose answer was lost (whose repeat may find it released)."""
+    budget = RetryBudget.for_release(time.monotonic(), lease, on_unavailable)
+
+    def attempt(_wait: float, _key: str) -> None:
+        try:
+            api.release(lease.id)
+        except errors.LeaseGone as gone:
+            if not _protocol.release_done(gone, retried=budget.retries > 0):
+                raise
+
     try:
-        api.release(lease.id)
+        _wait_for(attempt, budget=budget, what=f"release of lease {lease.id}")
     except errors.SlotgateError as error:
         _protocol.note_release_failure(lease, error)
     else:
@@ -128,6 +168,7 @@ class _Renewals:
         self._api = api
         self._held: dict[str, _Held] = {}
         self._changed = threading.Condition()
+        self._random = random.Random()
         self._thread: threading.Thread | None = None
         # When the thread looks at the held leases next, unless woken sooner. A lease due no
         # sooner needs no wake-up: a block then costs the thread nothing.
@@ -175,7 +216,8 @@ class _Renewals:
                 self._lost(held, f"no renewal got through before it expired (last error: {error})")
                 return
             logger.warning("Slotgate lease %s: renewal failed (%s); retrying.", held.lease.id, error)
-            held.due = time.monotonic() + max(0.05, (held.expires - time.monotonic()) / 2)
+            now = time.monotonic()
+            held.due = now + _protocol.renew_retry_after(held.expires - now, self._random)
             return
         held.lease.expires_at = renewed.expires_at
         held.expires = started + renewed.lease_duration
@@ -197,3 +239,14 @@ def _renewals_of(api: SlotgateClient) -> _Renewals:
         if api not in _renewals:
             _renewals[api] = _Renewals(api)
         return _renewals[api]
+
+
+def _forget_renewals() -> None:
+    """A forked child renews its own leases, in a thread of its own; the leases its parent
+    holds are the parent's to renew."""
+    global _renewals_lock
+    _renewals.clear()
+    _renewals_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_renewals)

@@ -267,7 +267,7 @@ def test_an_uncontended_block_costs_two_requests(api: SlotgateClient, make_limit
 
 
 def test_an_unreachable_server_is_a_clear_error(make_limit: MakeLimit) -> None:
-    client = SlotgateClient("http://127.0.0.1:9")
+    client = SlotgateClient("http://127.0.0.1:9", on_unavailable="raise")
     with pytest.raises(slotgate.ServerUnreachable, match=r"127\.0\.0\.1:9"), concurrency("x", client=client):
         pass
     assert issubclass(slotgate.ServerUnreachable, slotgate.SlotgateError)

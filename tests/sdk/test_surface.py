@@ -37,6 +37,7 @@ def test_public_names_are_pinned() -> None:
             "concurrency",
             "default_client",
             "rate_limit",
+            "unguarded_runs",
         ]
     )
     assert sorted(slotgate.asyncio.__all__) == ["SlotgateClient", "concurrency", "default_client", "rate_limit"]
