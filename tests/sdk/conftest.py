@@ -3,6 +3,7 @@ limits to use on it."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -44,3 +45,19 @@ def make_limit(api: SlotgateClient) -> MakeLimit:
 
 def occupied(api: SlotgateClient, name: str) -> float:
     return float(api.call(_protocol.read(name)).active_slots)
+
+
+def open_leases(api: SlotgateClient, name: str) -> int:
+    return len(list(api.leases_of(name)))
+
+
+# How long a test waits for the server to settle (leases released, waiters withdrawn).
+SETTLE_SECONDS = 15.0
+
+
+def eventually(condition: Callable[[], bool], seconds: float = SETTLE_SECONDS) -> bool:
+    """Whether `condition()` holds by the deadline, polled until then."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
