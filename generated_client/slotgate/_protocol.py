@@ -60,6 +60,10 @@ BACKOFF_FIRST_SECONDS = 0.05
 BACKOFF_LONGEST_SECONDS = 2.0
 IN_FLIGHT_RETRY_SECONDS = 0.1
 
+# How often the SDK asks again for the grant of an acquire given up while its answer was on
+# the way (cancellation), while the server answers 409 (it has yet to see the departure).
+GIVE_BACK_TRIES = 5
+
 # A release that cannot reach the server is retried this long (never past the lease's own
 # duration: by then the slots have come back anyway).
 RELEASE_RETRY_SECONDS = 10.0
@@ -254,6 +258,8 @@ class RetryBudget:
     failures: int = 0  # tries in a row that found the server unavailable
     key: str = field(default_factory=new_idempotency_key)
     waited: bool = False  # whether the last try could wait on the server
+    # Whether a try under `key` went out and no answer settled it: it may have been granted.
+    unsettled: bool = False
     _random: random.Random = field(default_factory=random.Random)
 
     @classmethod
@@ -274,8 +280,9 @@ class RetryBudget:
         return cls.starting(now, min(RELEASE_RETRY_SECONDS, lease.lease_duration), None, on_unavailable=on_unavailable)
 
     def server_wait(self, now: float) -> float:
-        """How long the next try may wait on the server: none when retries are counted (each
-        would otherwise take that long), else up to the time left."""
+        """How long the try about to go out may wait on the server: none when retries are
+        counted (each would otherwise take that long), else up to the time left."""
+        self.unsettled = True
         wait = 0.0
         if self.max_retries is None:
             left = self.longest_server_wait if self.deadline is None else self.deadline - now
@@ -286,6 +293,7 @@ class RetryBudget:
     def after(self, error: errors.SlotgateError, *, now: float, what: str) -> float:
         """Seconds to sleep before the next try, after `error`. Raises `error` when it is
         final, and what the caller should see when the budget is spent."""
+        self.unsettled = unavailable(error) or isinstance(error, errors.IdempotencyKeyInFlight)
         if isinstance(error, errors.SlotsUnavailable):
             self.failures = 0
             wait = 0.0 if self.waited else error.retry_after_seconds * (1 + self._random.uniform(0, JITTER_SHARE))

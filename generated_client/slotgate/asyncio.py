@@ -10,7 +10,7 @@ import random
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -144,7 +144,18 @@ class SlotgateClient(ClientBase):
             else:
                 waiting.set_result(None)
 
+    def _connect(self) -> None:
+        super()._connect()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """`work` in a task of its own, which `aclose` waits for."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def aclose(self) -> None:
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self._generated.get_async_httpx_client().aclose()
 
 
@@ -184,7 +195,8 @@ async def concurrency(
 ) -> AsyncIterator[Lease | None]:
     """The asyncio twin of `slotgate.concurrency`. Cancelling the task while it waits (also by
     `asyncio.timeout`) closes the waiting request's connection, which withdraws it from the
-    server's queue. In strict mode a lost lease cancels the block, which then raises
+    server's queue; a grant whose answer was already on its way is asked for again in the
+    background and released. In strict mode a lost lease cancels the block, which then raises
     `LeaseLost`."""
     api = client or default_client()
     wanted = _protocol.as_names(names)
@@ -192,13 +204,13 @@ async def concurrency(
     budget = api._budget(timeout_seconds, max_retries, on_unavailable)
     taker = holder or _protocol.default_holder()
 
-    def attempt(wait: float, key: str) -> Awaitable[Lease]:
+    def ask(wait: float, key: str) -> Awaitable[Lease]:
         return api.acquire(
             wanted, slots=occupy, lease_duration=lease_duration, holder=taker, wait_seconds=wait, idempotency_key=key
         )
 
     lease = await _unless_unguarded(
-        _in_turn(api, wanted, attempt, budget=budget, what=what),
+        _taking(api, wanted, ask, budget=budget, what=what),
         what=what,
         strict=strict,
         on_unavailable=budget.on_unavailable,
@@ -263,6 +275,26 @@ async def _unless_unguarded(take: Awaitable[T], *, what: str, strict: bool, on_u
     return None
 
 
+async def _taking(
+    api: SlotgateClient,
+    names: list[str],
+    ask: Callable[[float, str], Awaitable[Lease]],
+    *,
+    budget: RetryBudget,
+    what: str,
+) -> Lease:
+    """A lease, asked for in turn. Given up with a try unsettled (the task cancelled while the
+    answer was on its way, the server gone mid-answer), the try may have been granted: it is
+    asked for again in the background, and what that grants is released."""
+    try:
+        return await _in_turn(api, names, ask, budget=budget, what=what)
+    except BaseException:
+        if budget.unsettled:
+            key = budget.key
+            api._in_background(_give_back(api, lambda: ask(0.0, key)))
+        raise
+
+
 async def _in_turn(
     api: SlotgateClient,
     names: list[str],
@@ -302,6 +334,29 @@ async def _release(api: SlotgateClient, lease: Lease, on_unavailable: OnUnavaila
         _protocol.note_release_failure(lease, error)
     else:
         lease.released = True
+
+
+async def _give_back(api: SlotgateClient, ask_again: Callable[[], Awaitable[Lease]]) -> None:
+    """Ask again, without waiting, under the key of a try given up unsettled, and release what
+    it grants. A server keeps a grant under its key when its answer went out before the client
+    closed the connection (it cannot know whether the answer was read); a refusal says nothing
+    was kept. (If nothing was, a free slot is taken and given back at once.)"""
+    jitter = random.Random()
+    for failures in range(1, _protocol.GIVE_BACK_TRIES + 1):
+        try:
+            lease = await ask_again()
+        except errors.IdempotencyKeyInFlight:  # the server has yet to see the connection close
+            await asyncio.sleep(_protocol.backoff(failures, jitter))
+            continue
+        except errors.SlotgateError:
+            return
+        logger.debug(
+            "Slotgate lease %s on %s, asked for again after its caller gave up, is released.",
+            lease.id,
+            describe(lease.names),
+        )
+        await _release(api, lease, "raise")
+        return
 
 
 async def _renew(api: SlotgateClient, lease: Lease, *, cancel_on_loss: asyncio.Task[Any] | None) -> None:

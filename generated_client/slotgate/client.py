@@ -109,6 +109,7 @@ class SlotgateClient(ClientBase):
     def _connect(self) -> None:
         super()._connect()
         self._admission_lock = threading.Lock()
+        self._background: set[threading.Thread] = set()
 
     def call(self, call: Call[T]) -> T:
         try:
@@ -197,7 +198,22 @@ class SlotgateClient(ClientBase):
             for _, handed in self._admission.leave(key):
                 handed.set()
 
+    def _in_background(self, work: Callable[[], None]) -> None:
+        """`work()` in a daemon thread, which `close` waits for."""
+
+        def run() -> None:
+            try:
+                work()
+            finally:
+                self._background.discard(thread)
+
+        thread = threading.Thread(target=run, name="slotgate-give-back", daemon=True)
+        self._background.add(thread)
+        thread.start()
+
     def close(self) -> None:
+        for thread in list(self._background):
+            thread.join()
         self._generated.get_httpx_client().close()
 
 

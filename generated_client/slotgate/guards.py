@@ -40,8 +40,10 @@ def concurrency(
     and `max_retries` retries. A try whose answer is lost (no answer, a 5xx) is repeated under
     its Idempotency-Key, so the server takes nothing twice. When the server cannot be reached,
     `on_unavailable` (by default the client's, "wait") chooses: retry within those bounds,
-    "raise" at once, or "proceed" to run the block unguarded. Giving up while a request waits
-    on the server (the timeout, KeyboardInterrupt) closes its connection, which withdraws it.
+    "raise" at once, or "proceed" to run the block unguarded. KeyboardInterrupt while a request
+    waits on the server closes its connection, which withdraws it; a grant whose answer was
+    already on its way (or lost when giving up) is asked for again in the background and
+    released.
 
     The lease is renewed in the background; it is released on every way out of the block.
     Yields the lease, or None when the block runs unguarded (limits that do not exist, unless
@@ -53,13 +55,13 @@ def concurrency(
     budget = api._budget(timeout_seconds, max_retries, on_unavailable)
     taker = holder or _protocol.default_holder()
 
-    def attempt(wait: float, key: str) -> Lease:
+    def ask(wait: float, key: str) -> Lease:
         return api.acquire(
             wanted, slots=occupy, lease_duration=lease_duration, holder=taker, wait_seconds=wait, idempotency_key=key
         )
 
     lease = _unless_unguarded(
-        lambda: _in_turn(api, wanted, attempt, budget=budget, what=what),
+        lambda: _taking(api, wanted, ask, budget=budget, what=what),
         what=what,
         strict=strict,
         on_unavailable=budget.on_unavailable,
@@ -114,6 +116,42 @@ def _unless_unguarded(take: Callable[[], T], *, what: str, strict: bool, on_unav
     except _protocol.UNAVAILABLE as down:
         _protocol.run_unavailable(down, what=what, on_unavailable=on_unavailable)
     return None
+
+
+def _taking(
+    api: SlotgateClient, names: list[str], ask: Callable[[float, str], Lease], *, budget: RetryBudget, what: str
+) -> Lease:
+    """A lease, asked for in turn. Given up with a try unsettled (KeyboardInterrupt while the
+    answer was on its way, the server gone mid-answer), the try may have been granted: it is
+    asked for again in a background thread, and what that grants is released."""
+    try:
+        return _in_turn(api, names, ask, budget=budget, what=what)
+    except BaseException:
+        if budget.unsettled:
+            key = budget.key
+            api._in_background(lambda: _give_back(api, lambda: ask(0.0, key)))
+        raise
+
+
+def _give_back(api: SlotgateClient, ask_again: Callable[[], Lease]) -> None:
+    """Ask again, without waiting, under the key of a try given up unsettled, and release what
+    it grants (see `slotgate.asyncio._give_back`)."""
+    jitter = random.Random()
+    for failures in range(1, _protocol.GIVE_BACK_TRIES + 1):
+        try:
+            lease = ask_again()
+        except errors.IdempotencyKeyInFlight:  # the server has yet to see the connection close
+            time.sleep(_protocol.backoff(failures, jitter))
+            continue
+        except errors.SlotgateError:
+            return
+        logger.debug(
+            "Slotgate lease %s on %s, asked for again after its caller gave up, is released.",
+            lease.id,
+            describe(lease.names),
+        )
+        _release(api, lease, "raise")
+        return
 
 
 def _in_turn(

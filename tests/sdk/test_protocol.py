@@ -197,3 +197,19 @@ def test_admission_never_exceeds_its_places(steps: list[tuple[str, str]]) -> Non
         # Nobody waits while a place is free to them.
         free_in_all = sum(len(tickets) for tickets in admitted.values()) < 3
         assert not any(queued[n] and len(admitted[n]) < 2 and free_in_all for n in "abc")
+
+
+def test_a_try_is_unsettled_until_an_answer_decides_it() -> None:
+    tries = budget()
+    assert not tries.unsettled  # nothing went out yet
+    tries.server_wait(100.0)
+    assert tries.unsettled
+    tries.after(unreachable(), now=100.0, what=WHAT)
+    assert tries.unsettled  # it may have been granted
+    tries.server_wait(100.0)
+    tries.after(denial(), now=100.0, what=WHAT)
+    assert not tries.unsettled  # refused, and the next key has not gone out
+    tries.server_wait(100.0)
+    with pytest.raises(errors.Unauthorized):
+        tries.after(errors.Unauthorized("no"), now=100.0, what=WHAT)
+    assert not tries.unsettled

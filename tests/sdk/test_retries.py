@@ -10,6 +10,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -29,9 +30,17 @@ class LosingAnswers(httpx.BaseTransport):
     (after the server acted on them) or, with `status`, replaced by that status. Records the
     Idempotency-Key of each of those requests and whether its answer was a replay."""
 
-    def __init__(self, method: str, *, lose: int = 1, status: int | None = None) -> None:
+    def __init__(
+        self,
+        method: str,
+        *,
+        lose: int = 1,
+        status: int | None = None,
+        lost: Callable[[httpx.Request], BaseException] | None = None,
+    ) -> None:
         self._inner = httpx.HTTPTransport()
         self._method, self._lose, self._status = method, lose, status
+        self._lost = lost or (lambda request: httpx.ReadError("the answer was lost", request=request))
         self.keys: list[str | None] = []
         self.replayed: list[bool] = []
 
@@ -47,17 +56,18 @@ class LosingAnswers(httpx.BaseTransport):
         self.replayed.append(response.headers.get("Idempotent-Replayed") == "true")
         if self._lose:
             self._lose -= 1
-            raise httpx.ReadError("the answer was lost", request=request)
+            raise self._lost(request)
         return response
 
 
 class AsyncLosingAnswers(httpx.AsyncBaseTransport):
     """The async twin of `LosingAnswers` (lost answers only)."""
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, *, hold_back: bool = False) -> None:
         self._inner = httpx.AsyncHTTPTransport()
-        self._method, self._lose = method, 1
+        self._method, self._lose, self._hold_back = method, 1, hold_back
         self.keys: list[str | None] = []
+        self.answered = asyncio.Event()  # the first answer came from the server
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method != self._method:
@@ -67,6 +77,9 @@ class AsyncLosingAnswers(httpx.AsyncBaseTransport):
         await response.aread()
         if self._lose:
             self._lose -= 1
+            self.answered.set()
+            if self._hold_back:  # the answer stays on its way until the task gives up
+                await asyncio.Event().wait()
             raise httpx.ReadError("the answer was lost", request=request)
         return response
 
@@ -112,6 +125,59 @@ def test_an_async_lost_grant_is_taken_once(api: SlotgateClient, make_limit: Make
 
     asyncio.run(main())
     assert len(losing.keys) == 2 and losing.keys[0] == losing.keys[1]
+    assert occupied(api, name) == 0
+
+
+def test_a_grant_on_its_way_to_a_cancelled_task_is_given_back(api: SlotgateClient, make_limit: MakeLimit) -> None:
+    """The server granted and answered; the task is cancelled before it reads the answer. The
+    SDK asks again under the key and releases the lease the server kept for it."""
+    name = make_limit(limit=1)
+    held_back = AsyncLosingAnswers("POST", hold_back=True)
+
+    async def main() -> None:
+        client = slotgate.asyncio.SlotgateClient(api.settings.api_url)
+        http = httpx.AsyncClient(base_url=api.settings.api_url, timeout=10.0, transport=held_back)
+        client._generated.set_async_httpx_client(http)
+
+        async def acquire() -> None:
+            async with slotgate.asyncio.concurrency(name, client=client):
+                pytest.fail("the block must not run")
+
+        task = asyncio.create_task(acquire())
+        await held_back.answered.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.to_thread(eventually, lambda: open_leases(api, name) == 0)
+        await client.aclose()
+
+    asyncio.run(main())
+    assert len(held_back.keys) == 2 and held_back.keys[0] == held_back.keys[1]
+    assert occupied(api, name) == 0
+
+
+@pytest.mark.parametrize(
+    ("lost", "raised", "on_unavailable"),
+    [
+        (lambda request: KeyboardInterrupt(), KeyboardInterrupt, "wait"),
+        (lambda request: httpx.ReadError("lost", request=request), slotgate.ServerUnreachable, "raise"),
+    ],
+    ids=["keyboard-interrupt", "raise-on-unavailable"],
+)
+def test_a_grant_whose_caller_gave_up_on_its_answer_is_given_back(
+    api: SlotgateClient,
+    make_limit: MakeLimit,
+    lost: Callable[[httpx.Request], BaseException],
+    raised: type[BaseException],
+    on_unavailable: _protocol.OnUnavailable,
+) -> None:
+    name = make_limit(limit=1)
+    losing = LosingAnswers("POST", lost=lost)
+    client = client_through(api.settings.api_url, losing)
+    with pytest.raises(raised), concurrency(name, client=client, on_unavailable=on_unavailable):
+        pytest.fail("the block must not run")
+    assert eventually(lambda: open_leases(api, name) == 0 and len(losing.keys) == 2)
+    assert losing.keys[0] == losing.keys[1] and losing.replayed == [False, True]
     assert occupied(api, name) == 0
 
 
