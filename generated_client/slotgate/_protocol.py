@@ -241,13 +241,14 @@ def backoff(failures: int, rng: random.Random) -> float:
 
 @dataclass
 class RetryBudget:
-    """How long and how often a caller is willing to try, and the Idempotency-Key of the try
-    under way.
+    """How long and how often a caller is willing to try, and the Idempotency-Key of its tries.
 
-    A key stands for one decision of the server. A try whose answer was lost (no answer, a
-    5xx) or is still being decided (409) is repeated with the same key, so that the server
-    answers it with what it decided and takes nothing twice; a try that was refused (423,
-    never kept under a key) is followed by a new decision under a new key.
+    One key stands for the whole acquisition. A try whose answer was lost (no answer, a 5xx)
+    or is still being decided (409) is repeated with it, so that the server answers with what
+    it decided and takes nothing twice. A try refused with a 423 is repeated with it too: the
+    server keeps no 423 under a key (the repeat is decided anew), and it keeps a waiter's
+    place in its queue for a few seconds after the 423, which the repeat resumes, so that a
+    long wait keeps its arrival order.
     """
 
     deadline: float | None  # on the monotonic clock
@@ -258,7 +259,7 @@ class RetryBudget:
     failures: int = 0  # tries in a row that found the server unavailable
     key: str = field(default_factory=new_idempotency_key)
     waited: bool = False  # whether the last try could wait on the server
-    # Whether a try under `key` went out and no answer settled it: it may have been granted.
+    # Whether the last try went out and no answer settled it: it may have been granted.
     unsettled: bool = False
     _random: random.Random = field(default_factory=random.Random)
 
@@ -297,9 +298,7 @@ class RetryBudget:
         if isinstance(error, errors.SlotsUnavailable):
             self.failures = 0
             wait = 0.0 if self.waited else error.retry_after_seconds * (1 + self._random.uniform(0, JITTER_SHARE))
-            wait = self._spend(error, wait, now=now, what=what)
-            self.key = new_idempotency_key()
-            return wait
+            return self._spend(error, wait, now=now, what=what)
         if isinstance(error, errors.IdempotencyKeyInFlight):
             return self._spend(error, IN_FLIGHT_RETRY_SECONDS * self._random.uniform(0.5, 1.5), now=now, what=what)
         if unavailable(error) and self.on_unavailable == "wait":

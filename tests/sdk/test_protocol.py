@@ -48,14 +48,17 @@ def test_waits_on_the_server_end_before_the_read_timeout() -> None:
     assert budget(max_retries=3).server_wait(100.0) == 0.0  # counted retries never wait there
 
 
-def test_a_denial_is_followed_by_a_new_decision_under_a_new_key() -> None:
+def test_a_denial_is_asked_again_under_the_same_key() -> None:
+    """The server keeps no 423 under a key, and a repeat of the key resumes the waiter's place
+    in its queue."""
     tries = budget()
-    first_key = tries.key
+    key = tries.key
     tries.server_wait(100.0)  # it waited on the server: try again at once
     assert tries.after(denial(), now=101.0, what=WHAT) == 0.0
-    assert tries.key != first_key
     tries.waited = False  # it did not: sleep as the server hints
     assert 0.5 <= tries.after(denial(0.5), now=101.0, what=WHAT) <= 0.5 * (1 + _protocol.JITTER_SHARE)
+    assert tries.key == key
+    assert budget().key != key  # every acquisition has a key of its own
 
 
 @pytest.mark.parametrize("error", [unreachable(), errors.ServerError("boom", status=502), in_flight()])
@@ -208,7 +211,7 @@ def test_a_try_is_unsettled_until_an_answer_decides_it() -> None:
     assert tries.unsettled  # it may have been granted
     tries.server_wait(100.0)
     tries.after(denial(), now=100.0, what=WHAT)
-    assert not tries.unsettled  # refused, and the next key has not gone out
+    assert not tries.unsettled  # refused: nothing was granted
     tries.server_wait(100.0)
     with pytest.raises(errors.Unauthorized):
         tries.after(errors.Unauthorized("no"), now=100.0, what=WHAT)
