@@ -40,6 +40,9 @@ class Settings:
     # How long a waiting request's place in the queue outlives its connection, for a repeat of
     # its Idempotency-Key (the SDK asking again) to resume it.
     queue_place_seconds: float = 5.0
+    # Waiting requests are woken by what may let them in (freed slots, a drained decay, their
+    # turn in the queue); each looks again this often all the same, in case a wake-up was lost.
+    waiter_recheck_seconds: float = 1.0
 
     @property
     def access_control(self) -> bool:
@@ -66,6 +69,7 @@ class Settings:
             max_retry_after_seconds=_seconds(env, "SLOTGATE_MAX_RETRY_AFTER_SECONDS", cls.max_retry_after_seconds),
             idempotency_seconds=_seconds(env, "SLOTGATE_IDEMPOTENCY_SECONDS", cls.idempotency_seconds),
             queue_place_seconds=_seconds(env, "SLOTGATE_QUEUE_PLACE_SECONDS", cls.queue_place_seconds),
+            waiter_recheck_seconds=_seconds(env, "SLOTGATE_WAITER_RECHECK_SECONDS", cls.waiter_recheck_seconds),
         )
         if not settings.min_lease_seconds <= settings.default_lease_seconds <= settings.max_lease_seconds:
             raise SettingsError(

@@ -7,6 +7,7 @@ that acquire (cancellation, a timeout, KeyboardInterrupt), and releases the slot
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import threading
 from collections.abc import Iterator
@@ -107,11 +108,18 @@ def test_the_sdk_timeout_takes_nothing(api: SlotgateClient, make_limit: MakeLimi
 
 @pytest.fixture
 def interruptible() -> Iterator[None]:
-    """SIGINT raises KeyboardInterrupt in the main thread, as it does outside pytest."""
+    """SIGINT raises KeyboardInterrupt in the main thread, as it does outside pytest.
+
+    Without the garbage collector's callbacks that test plugins install (hypothesis times
+    collections): a KeyboardInterrupt raised while one of them runs is swallowed as
+    unraisable, and the interrupted call goes on."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    callbacks = gc.callbacks[:]
+    gc.callbacks.clear()
     try:
         yield
     finally:
+        gc.callbacks[:] = callbacks
         signal.signal(signal.SIGINT, previous)
 
 

@@ -47,17 +47,24 @@ class RawRequest:
         self.sock = socket.create_connection((url.host, url.port or 80), timeout=30)
         self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
 
-    def answer(self) -> tuple[int, dict[str, Any]]:
-        """The answer's status and JSON body (read until the server closes the connection)."""
+    def answer(self, *, within: float | None = None) -> tuple[int, dict[str, Any]]:
+        """The answer's status and JSON body (read until the server closes the connection);
+        with `within`, the test fails if no answer has begun to arrive in that many seconds."""
+        if within is not None:
+            self.sock.settimeout(within)
         received = b""
-        while chunk := self.sock.recv(65536):
-            received += chunk
-        self.close()
+        try:
+            while chunk := self.sock.recv(65536):
+                received += chunk
+        except TimeoutError:
+            raise AssertionError(f"no answer within {within} s") from None
+        finally:
+            self.close()
         head, _, body = received.partition(b"\r\n\r\n")
         return int(head.split(b" ", 2)[1]), json.loads(body) if body else {}
 
-    def status(self) -> int:
-        return self.answer()[0]
+    def status(self, *, within: float | None = None) -> int:
+        return self.answer(within=within)[0]
 
     def close(self) -> None:
         self.sock.close()

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from slotgate_server.waiters import SlotsFreed
+from slotgate_server.waiters import SlotsFreed, Woken
 
 LONG = 30.0  # longer than any test: a waiter that is not woken fails its test by timing out
 
 
-async def _started(freed: SlotsFreed, *args: object, **kwargs: object) -> asyncio.Task[None]:
+async def _started(freed: SlotsFreed, *args: object, **kwargs: object) -> asyncio.Task[Woken]:
     task = asyncio.create_task(freed.wait(*args, **kwargs))  # type: ignore[arg-type]
     await asyncio.sleep(0)  # it is in the queue now
     return task
@@ -81,3 +81,44 @@ def test_only_waiters_for_freed_slots_make_a_queue_to_join() -> None:
         return seen
 
     assert asyncio.run(scenario()) == [False, False, True, True, False, False]
+
+
+def test_a_place_coming_first_wakes_its_waiter_even_between_two_waits() -> None:
+    async def scenario() -> list[Woken]:
+        freed = SlotsFreed()
+        freed.hold_place(7)
+        seen: list[Woken] = []
+        waiting = await _started(freed, ["db"], LONG, place=7)
+        freed.wake_places([7, 8])  # 8: a place of another process, unknown here
+        seen.append(await asyncio.wait_for(waiting, timeout=5))
+        freed.wake_places([7])  # while it is between two waits
+        seen.append(await asyncio.wait_for(freed.wait(["db"], LONG, place=7), timeout=5))
+        freed.drop_place(7)
+        freed.wake_places([7])
+        seen.append(await freed.wait(["db"], 0.01, place=7))  # a place it left: not woken
+        return seen
+
+    assert asyncio.run(scenario()) == [Woken.NEXT_IN_LINE, Woken.NEXT_IN_LINE, Woken.TIMEOUT]
+
+
+def test_a_ring_is_kept_once_for_the_next_wait_only() -> None:
+    async def scenario() -> list[Woken]:
+        freed = SlotsFreed()
+        freed.hold_place(1)
+        freed.wake_places([1])
+        freed.wake_places([1])
+        first = await freed.wait([], LONG, place=1)
+        second = await freed.wait([], 0.01, place=1)
+        return [first, second]
+
+    assert asyncio.run(scenario()) == [Woken.NEXT_IN_LINE, Woken.TIMEOUT]
+
+
+def test_a_wait_says_what_ended_it() -> None:
+    async def scenario() -> list[Woken]:
+        freed = SlotsFreed()
+        by_slots = await _started(freed, ["db"], LONG)
+        freed.notify("db", 1)
+        return [await by_slots, await freed.wait(["db"], 0.01)]
+
+    assert asyncio.run(scenario()) == [Woken.FREED, Woken.TIMEOUT]

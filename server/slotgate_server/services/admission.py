@@ -35,14 +35,13 @@ from slotgate_server.store import limits as limit_store
 from slotgate_server.store import signals
 from slotgate_server.store.admission import KeptMeanwhile, NewLease, TakeRequest
 from slotgate_server.store.records import KeptAnswer, LeaseRecord, LimitRecord
-from slotgate_server.waiters import Departure
+from slotgate_server.waiters import Departure, Woken
 
 logger = logging.getLogger(__name__)
 
 RECLAIM_BATCH = 500
-# Freed slots wake waiters, in this process and (on PostgreSQL) in the others; a waiter looks
-# again this often all the same, in case a wake-up was missed.
-RECHECK_SECONDS = 1.0
+# While the relay of other processes' wake-ups is down, it tries to reconnect this often.
+RELAY_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -165,14 +164,16 @@ async def _attempts(server: ServerState, wanted: Wanted, queued: QueuePlace) -> 
     started = time.perf_counter()
     arrived_at = queued.arrived_at
     deadline = time.monotonic() + wait_seconds
-    reclaimed = waited = looked_for_key = False
+    recheck_seconds = server.settings.waiter_recheck_seconds
+    reclaimed = looked_for_key = False
+    # What ended its last wait on the server; None until it has waited.
+    woken: Woken | None = None
     if wait_seconds > 0 and server.freed.queued(names):
         # Requests here already wait for these limits' slots to be freed: queue behind them
         # rather than take a turn ahead of them, which also spares the database a denial.
-        timeout = min(RECHECK_SECONDS, wait_seconds)
+        timeout = min(recheck_seconds, wait_seconds, queue.PLACE_AFTER_SECONDS)
         with server.metrics.waiting.labels(mode).track_inprogress():
-            await server.freed.wait(names, timeout=timeout, for_release=True, departure=departure)
-        waited = True
+            woken = await server.freed.wait(names, timeout=timeout, for_release=True, departure=departure)
     while True:
         _withdraw_if_departed(departure)
         now = clock.now()
@@ -216,18 +217,34 @@ async def _attempts(server: ServerState, wanted: Wanted, queued: QueuePlace) -> 
                 now=now,
                 max_wait=server.settings.max_retry_after_seconds,
             )
-        if time.perf_counter() - started >= queue.PLACE_AFTER_SECONDS:
+        if attempt.queued_on:
+            # Requests that arrived before it wait for these slots: it joins them in the queue,
+            # and decides again once it holds its place, lest the places ahead left meanwhile
+            # (a place that leaves later wakes it).
+            if await queued.hold():
+                continue
+            if woken is Woken.FREED:
+                await queued.pass_on(attempt.queued_on)  # the freed slots are theirs
+        elif time.perf_counter() - started >= queue.PLACE_AFTER_SECONDS:
             await queued.hold()  # it waited and was not let in: no later request goes first
-        blocking = [record.name for record in attempt.blocking]
-        # A limit that has the slots for requests queued ahead lets this one in only once they
-        # are granted or gone, which wakes it.
-        drains = not attempt.queued_on and all(record.slot_decay_per_second > 0 for record in attempt.blocking)
-        timeout = _next_look(attempt, requested=requested, now=now, deadline=deadline, drains=drains)
+        # Behind others, it is woken when it comes first in line; it listens for freed slots
+        # only on the limits where no one is ahead of it.
+        listened = [record for record in attempt.blocking if record.name not in attempt.queued_on]
+        drains = not attempt.queued_on and all(record.slot_decay_per_second > 0 for record in listened)
+        timeout = _next_look(
+            attempt, requested=requested, now=now, deadline=deadline, drains=drains, recheck=recheck_seconds
+        )
+        if queued.place is None:  # it looks again when it is due to take a place
+            timeout = min(timeout, max(0.0, queue.PLACE_AFTER_SECONDS - (time.perf_counter() - started)))
         with server.metrics.waiting.labels(mode).track_inprogress():
-            await server.freed.wait(
-                blocking, timeout=timeout, ahead=waited, for_release=not drains, departure=departure
+            woken = await server.freed.wait(
+                [record.name for record in listened],
+                timeout=timeout,
+                ahead=woken is not None,
+                for_release=not drains,
+                departure=departure,
+                place=None if queued.place is None else queued.place.position,
             )
-        waited = True
 
 
 def _withdraw_if_departed(departure: Departure | None) -> None:
@@ -321,11 +338,13 @@ def _give_back_departed_slots(
     limit_store.write_states(conn, states=states)
 
 
-def _next_look(attempt: admission_store.Take, *, requested: int, now: float, deadline: float, drains: bool) -> float:
-    """How long a waiting request sleeps unless freed slots wake it sooner: until its decaying
-    limits have drained enough (exact), never past its deadline, and never so long that a
-    missed wake-up goes unnoticed."""
-    wait = min(RECHECK_SECONDS, max(0.0, deadline - time.monotonic()))
+def _next_look(
+    attempt: admission_store.Take, *, requested: int, now: float, deadline: float, drains: bool, recheck: float
+) -> float:
+    """How long a waiting request sleeps unless it is woken sooner: until its decaying limits
+    have drained enough (exact), never past its deadline, and never longer than `recheck`,
+    so that a missed wake-up goes unnoticed no longer than that."""
+    wait = min(recheck, max(0.0, deadline - time.monotonic()))
     if drains:
         drained = max(slots.decay_wait(record.view(), requested=requested, now=now) for record in attempt.blocking)
         wait = min(wait, drained)
@@ -460,8 +479,8 @@ def announce_freed(server: ServerState, ended: Sequence[LeaseRecord]) -> None:
 
 async def relay_freed(server: ServerState) -> None:
     """Wake this process's waiters for slots freed by any process, as long as the server runs.
-    While the connection is down, this process wakes its own waiters and the others' look
-    again every RECHECK_SECONDS."""
+    While the connection is down, this process wakes its own waiters, and waiters look again
+    every SLOTGATE_WAITER_RECHECK_SECONDS."""
 
     def listening() -> None:
         server.freed.relayed = True
@@ -469,10 +488,11 @@ async def relay_freed(server: ServerState) -> None:
     while True:
         try:
             async for freed in signals.listen(server.db.url, listening=listening):
+                server.freed.wake_places(freed.places)
                 for name in freed.names:
                     server.freed.notify(name, freed.slots)
         except Exception as error:
             logger.warning("Not hearing of slots freed by other server processes (%s); retrying", error)
         finally:
             server.freed.relayed = False
-        await asyncio.sleep(RECHECK_SECONDS)
+        await asyncio.sleep(RELAY_RETRY_SECONDS)

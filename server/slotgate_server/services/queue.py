@@ -2,7 +2,8 @@
 request takes a place, gives it up or keeps it for a repeat, and the heartbeat that keeps
 this process's places served.
 
-A request takes a place once it has waited PLACE_AFTER_SECONDS and still not been granted:
+A request takes a place once it finds others' places ahead of it, or has waited
+PLACE_AFTER_SECONDS and still not been granted:
 most waiters are handed slots within milliseconds and never need one, and a place costs
 writes (under contention, places for every waiter cost a busy PostgreSQL so much that its
 hot statements timed out). From then on no request that arrived after it takes slots of its
@@ -10,8 +11,9 @@ limits before it is granted; within that first moment, the queues of each proces
 arrival order among its own waiters. When its
 connection ends without a grant, a place of a request with an Idempotency-Key is parked for
 SLOTGATE_QUEUE_PLACE_SECONDS: a repeat of the key (the SDK asking again) resumes it, and with
-it the request's order; meanwhile it blocks no one. Every change that may let the next
-waiter in wakes the limits' waiters, in every process.
+it the request's order; meanwhile it blocks no one. A place that is freed or parked wakes
+the requests that come first in line after it, in whichever process they wait; so does a
+request woken for freed slots that are for a request ahead of it.
 """
 
 from __future__ import annotations
@@ -55,37 +57,53 @@ class QueuePlace:
         await self.hold()
         return True
 
-    async def hold(self) -> None:
-        """Take a place, unless the request holds one."""
-        if self.place is None:
-            self.place = await self.server.db.write(
-                queue_store.take,
-                names=self.names,
-                arrived_at=self.arrived_at,
-                process=self.server.process_id,
-                key=self.key,
-            )
+    async def hold(self) -> bool:
+        """Take a place, unless the request holds one; whether it took one now."""
+        if self.place is not None:
+            return False
+        self.place = await self.server.db.write(
+            queue_store.take,
+            names=self.names,
+            arrived_at=self.arrived_at,
+            process=self.server.process_id,
+            key=self.key,
+        )
+        self.server.freed.hold_place(self.place.position)
+        return True
+
+    async def pass_on(self, names: Sequence[str]) -> None:
+        """Wake the requests first in line on `names`: this one was woken for slots that are
+        theirs to take."""
+        firsts = await self.server.db.write(_wake_first_in_line, names=names)
+        self.server.freed.next_in_line_here(firsts)
 
     async def leave(self, *, keep_for_a_repeat: bool) -> None:
         """The request is answered or gone: free its place, or (`keep_for_a_repeat`, with a key)
-        park it for a repeat of the key."""
+        park it for a repeat of the key. Either way the requests behind it may come first."""
         if keep_for_a_repeat and self.key is not None:
             await self.hold()  # a request that waited without one keeps its order too
         place, self.place = self.place, None
         if place is None:
             return
+        self.server.freed.drop_place(place.position)
         parked_until = clock.now() + self.server.settings.queue_place_seconds if keep_for_a_repeat else None
-        await self.server.db.write(_leave, place=place, names=self.names, parked_until=parked_until)
-        for name in self.names:
-            self.server.freed.freed_here(name, 1)
+        firsts = await self.server.db.write(_leave, place=place, names=self.names, parked_until=parked_until)
+        self.server.freed.next_in_line_here(firsts)
 
 
-def _leave(conn: Connection, *, place: Place, names: Sequence[str], parked_until: float | None) -> None:
+def _leave(conn: Connection, *, place: Place, names: Sequence[str], parked_until: float | None) -> list[int]:
     if parked_until is None:
         queue_store.leave(conn, position=place.position)
     else:
         queue_store.park(conn, position=place.position, until=parked_until)
-    signals.announce(conn, names=names, slots=1)  # the next in line may fit now
+    return _wake_first_in_line(conn, names=names)
+
+
+def _wake_first_in_line(conn: Connection, *, names: Sequence[str]) -> list[int]:
+    """The places first in line on `names`, told to every process on commit."""
+    firsts = queue_store.first_in_line(conn, names=names, live_after=clock.now() - queue_store.PROCESS_TIMEOUT_SECONDS)
+    signals.first_in_line(conn, places=firsts)
+    return firsts
 
 
 async def heartbeat_forever(server: ServerState) -> None:

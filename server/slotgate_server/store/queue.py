@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, literal, select, text, update
+from sqlalchemy import Connection, delete, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -77,6 +77,26 @@ def take(
 
 def leave(conn: Connection, *, position: int) -> None:
     conn.execute(delete(queue_places).where(queue_places.c.position == position))
+
+
+def first_in_line(conn: Connection, *, names: Sequence[str], live_after: float) -> list[int]:
+    """The served place that comes first in each of the queues of `names` (by arrival)."""
+    order = func.row_number().over(
+        partition_by=queue_place_limits.c.limit_id, order_by=(queue_places.c.arrived_at, queue_places.c.position)
+    )
+    ranked = (
+        select(queue_places.c.position, order.label("rank"))
+        .join(queue_place_limits, queue_place_limits.c.place == queue_places.c.position)
+        .join(limits, limits.c.id == queue_place_limits.c.limit_id)
+        .join(server_processes, server_processes.c.id == queue_places.c.process)
+        .where(
+            limits.c.name.in_(list(names)),
+            queue_places.c.parked_until.is_(None),
+            server_processes.c.seen_at > live_after,
+        )
+        .subquery()
+    )
+    return sorted(set(conn.execute(select(ranked.c.position).where(ranked.c.rank == 1)).scalars()))
 
 
 def park(conn: Connection, *, position: int, until: float) -> None:

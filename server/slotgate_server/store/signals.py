@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from sqlalchemy import Connection, text
@@ -24,10 +24,12 @@ CHANNEL = "slotgate_slots_freed"
 
 @dataclass(frozen=True)
 class Freed:
-    """`slots` slots of each of `names` were freed (None: any number, e.g. a limit was raised)."""
+    """`slots` slots of each of `names` were freed (None: any number, e.g. a limit was raised);
+    the requests in `places` of the queue came first in line (store/queue.py)."""
 
     names: list[str]
     slots: int | None
+    places: list[int] = field(default_factory=list)
 
 
 def payload_sql(*, names: str, slots: str) -> str:
@@ -45,12 +47,24 @@ def announce(conn: Connection, *, names: Sequence[str], slots: int | None) -> No
     conn.execute(_ANNOUNCE, {"payload": json.dumps({"names": list(names), "slots": slots})})
 
 
+def first_in_line(conn: Connection, *, places: Sequence[int]) -> None:
+    """Tell every process that the requests in `places` came first in line, when the caller's
+    transaction commits."""
+    if conn.dialect.name != "postgresql" or not places:
+        return
+    conn.execute(_ANNOUNCE, {"payload": json.dumps({"names": [], "slots": None, "places": list(places)})})
+
+
 def parse(payload: str) -> Freed | None:
     """The notification, or None if it is not one of ours."""
     try:
         message = json.loads(payload)
-        return Freed(names=[str(name) for name in message["names"]], slots=message["slots"])
-    except (ValueError, KeyError, TypeError):
+        return Freed(
+            names=[str(name) for name in message["names"]],
+            slots=message["slots"],
+            places=[int(place) for place in message.get("places", [])],
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
