@@ -495,6 +495,14 @@ def run_unavailable(error: errors.SlotgateError, *, what: str, on_unavailable: O
     )
 
 
+def note_given_back(lease: Lease) -> None:
+    logger.debug(
+        "Slotgate lease %s on %s, asked for again after its caller gave up, is released.",
+        lease.id,
+        describe(lease.names),
+    )
+
+
 def note_release_failure(lease: Lease, error: errors.SlotgateError) -> None:
     """A release that did not go through: the lease had ended, or the server could not be told."""
     if isinstance(error, errors.LeaseGone):

@@ -145,11 +145,7 @@ def _give_back(api: SlotgateClient, ask_again: Callable[[], Lease]) -> None:
             continue
         except errors.SlotgateError:
             return
-        logger.debug(
-            "Slotgate lease %s on %s, asked for again after its caller gave up, is released.",
-            lease.id,
-            describe(lease.names),
-        )
+        _protocol.note_given_back(lease)
         _release(api, lease, "raise")
         return
 
