@@ -210,7 +210,14 @@ def render_http_error(_request: ConnexionRequest, error: Exception) -> Connexion
 # The contract's pattern for limit names, as a person would say it.
 _NAME_RULE = "a limit name has 1 to 255 characters, none of / % & > <, no control characters, and not only dots"
 _DECAY_RULE = "0 for no decay, otherwise at least 0.000000001 slots per second (and at most 1000000000)"
+_LEASE_ID_RULE = "lease ids are UUIDs, as the acquire that granted the lease answered"
 _FIELD_SUFFIX = re.compile(r" - '(?P<path>[^']+)'$")
+# How much of a refused value a message repeats.
+_SHOWN_CHARACTERS = 60
+
+
+def _short(shown: str) -> str:
+    return shown if len(shown) <= _SHOWN_CHARACTERS else shown[: _SHOWN_CHARACTERS - 1] + "…"
 
 
 def readable_validation(detail: str) -> tuple[str, str | None]:
@@ -223,7 +230,9 @@ def readable_validation(detail: str) -> tuple[str, str | None]:
     if suffix := _FIELD_SUFFIX.search(message):
         message, field = message[: suffix.start()], suffix["path"].split(".", 1)[0]
     if " does not match '^[^/%&<>" in message:
-        message = f"{message.split(' does not match ', 1)[0]} is not a valid limit name: {_NAME_RULE}"
+        message = f"{_short(message.split(' does not match ', 1)[0])} is not a valid limit name: {_NAME_RULE}"
+    elif " does not match '^[0-9a-fA-F]{8}-" in message:
+        message = f"{_short(message.split(' does not match ', 1)[0])} is not a lease id: {_LEASE_ID_RULE}"
     elif " should not be valid under {'exclusiveMinimum'" in message:
         message = f"{message.split(' should not be valid', 1)[0]} is not a slot decay rate: {_DECAY_RULE}"
     return (f"{message} (field '{field}')" if field else message), field

@@ -165,6 +165,8 @@ class JsonBody(JSONRequestBodyValidator):
             # escape can make one: UTF-8 text cannot hold a surrogate.
             if "\\u" in text:
                 json.dumps(body, ensure_ascii=False).encode()
+        except RecursionError:
+            raise _too_deep() from None
         except UnicodeEncodeError:
             raise BadRequestProblem(
                 detail="The request body has a string with a lone surrogate escape (such as \\ud800), "
@@ -172,7 +174,36 @@ class JsonBody(JSONRequestBodyValidator):
             ) from None
         except ValueError as error:
             raise BadRequestProblem(detail=f"The request body is not JSON: {error}.") from None
+        if nesting_exceeds(body, MAX_BODY_NESTING):
+            raise _too_deep()
         return body
+
+
+# No body of the contract nests deeper than a few levels; deeper ones are refused before the
+# schema's validation, which recurses once per level.
+MAX_BODY_NESTING = 32
+
+
+def nesting_exceeds(value: Any, most: int) -> bool:
+    """Whether arrays and objects in `value` nest deeper than `most` levels (without recursing)."""
+    level: list[Any] = [value]
+    for _ in range(most + 1):
+        level = [
+            inner
+            for outer in level
+            for inner in (outer.values() if isinstance(outer, dict) else outer if isinstance(outer, list) else ())
+            if isinstance(inner, dict | list)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _too_deep() -> BadRequestProblem:
+    return BadRequestProblem(
+        detail=f"The request body nests arrays or objects more than {MAX_BODY_NESTING} levels deep; "
+        "no request of this API needs that many."
+    )
 
 
 # For `add_api(validator_map=...)`: JSON bodies are read by `JsonBody` (the API takes no others).

@@ -106,3 +106,33 @@ def test_a_lone_surrogate_escape_is_a_bad_request(admin: httpx.Client, path: str
     # The escape parses to a string that no database driver can encode: 500 on both stores.
     response = admin.post(path, content=body, headers={"Content-Type": "application/json"})
     assert_bad_request(response, "lone surrogate")
+
+
+@pytest.mark.parametrize("depth", [33, 990, 100_000])
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/api/v1/leases"), ("POST", "/api/v1/rate-limit"), ("PUT", "/api/v1/limits/deep")]
+)
+def test_deeply_nested_json_is_a_bad_request(admin: httpx.Client, method: str, path: str, depth: int) -> None:
+    # About 1,000 levels made the parser or the schema's validation recurse too deep: 500.
+    body = '{"names": ' + "[" * depth + "]" * depth + ', "limit": 1}'
+    response = admin.request(method, path, content=body, headers={"Content-Type": "application/json"})
+    assert_bad_request(response, "more than 32 levels deep")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/v1/leases/{}"), ("DELETE", "/api/v1/leases/{}"), ("POST", "/api/v1/leases/{}/renew")],
+)
+@pytest.mark.parametrize("lease_id", ["not-a-uuid", "12345", "1d7e3b0c41b54a8e8f5e3c2a9d6b7f01"])
+def test_a_lease_id_that_is_not_a_uuid_is_a_bad_request(
+    admin: httpx.Client, method: str, path: str, lease_id: str
+) -> None:
+    # The contract says 400; it was looked up and answered 404.
+    assert_bad_request(admin.request(method, path.format(lease_id)), "is not a lease id")
+
+
+def test_a_refused_value_is_repeated_only_in_part(admin: httpx.Client) -> None:
+    name = "x" * 200 + "/"
+    response = admin.post("/api/v1/leases", json={"names": [name]})
+    assert_bad_request(response, "not a valid limit name")
+    assert len(response.json()["detail"]) < 250, response.json()["detail"]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft4Validator, ValidationError
 
 from slotgate_server.app import load_spec
-from slotgate_server.protocol import CheckedSchema
+from slotgate_server.protocol import MAX_BODY_NESTING, CheckedSchema, nesting_exceeds
 
 
 def _request_schemas() -> list[tuple[str, dict[str, Any], Any]]:
@@ -101,3 +101,12 @@ def test_a_refused_value_gets_jsonschema_s_message() -> None:
     checked = _schema_of("post /api/v1/leases body (application/json)")
     with pytest.raises(ValidationError, match="has non-unique elements"):
         checked.validate({"names": ["x", "x"]})
+
+
+def test_nesting_is_counted_without_recursing() -> None:
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert nesting_exceeds(deep, MAX_BODY_NESTING)
+    assert not nesting_exceeds({"names": ["a", "b"], "slots": 1}, 1)
+    assert nesting_exceeds({"a": {"b": [[]]}}, 2) and not nesting_exceeds({"a": {"b": [1]}}, 2)
