@@ -192,6 +192,24 @@ def test_a_waiter_woken_for_slots_that_are_for_one_ahead_passes_the_wake_on(
     served_in_turn(client, first, then=second)
 
 
+def test_a_freed_slot_goes_to_the_first_in_line_even_if_a_heavier_waiter_behind_it_asked_last(
+    server: LiveServer, client: httpx.Client, name: str
+) -> None:
+    create(client, name, limit=3)
+    holders = [acquire(client, name).json() for _ in range(3)]
+    places = served_places(server)
+    light = wait_for(server, name, slots=1)
+    eventually(lambda: served_places(server) == places + 1, what="the light waiter holds a place")
+    heavy = wait_for(server, name, slots=3)
+    eventually(lambda: served_places(server) == places + 2, what="the heavy waiter holds a place")
+    release(client, holders[0])  # fits the light waiter, not the heavy one behind it
+    status, granted = light.answer(within=PROMPTLY)
+    assert status == 201, granted
+    for lease in [*holders[1:], granted]:
+        release(client, lease)
+    assert heavy.status(within=PROMPTLY) == 201
+
+
 def test_waiters_that_ask_again_at_once_pass_a_rate_limit_in_turn(client: httpx.Client, name: str) -> None:
     """Callers that wait on the server, each asking again as soon as it passes: each drained
     slot goes to the next in line, which is woken for it."""

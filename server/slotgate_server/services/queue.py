@@ -72,8 +72,8 @@ class QueuePlace:
         return True
 
     async def pass_on(self, names: Sequence[str]) -> None:
-        """Wake the requests first in line on `names`: this one was woken for slots that are
-        theirs to take."""
+        """Wake the requests first in line on `names` (this one left, or was woken for slots
+        that are theirs to take)."""
         firsts = await self.server.db.write(_wake_first_in_line, names=names)
         self.server.freed.next_in_line_here(firsts)
 
@@ -87,16 +87,17 @@ class QueuePlace:
             return
         self.server.freed.drop_place(place.position)
         parked_until = clock.now() + self.server.settings.queue_place_seconds if keep_for_a_repeat else None
-        firsts = await self.server.db.write(_leave, place=place, names=self.names, parked_until=parked_until)
-        self.server.freed.next_in_line_here(firsts)
+        await self.server.db.write(_leave, place=place, parked_until=parked_until)
+        # Only once the place is gone for everyone: a request that took a place behind it
+        # meanwhile is then either seen here, or sees it gone when it decides again.
+        await self.pass_on(self.names)
 
 
-def _leave(conn: Connection, *, place: Place, names: Sequence[str], parked_until: float | None) -> list[int]:
+def _leave(conn: Connection, *, place: Place, parked_until: float | None) -> None:
     if parked_until is None:
         queue_store.leave(conn, position=place.position)
     else:
         queue_store.park(conn, position=place.position, until=parked_until)
-    return _wake_first_in_line(conn, names=names)
 
 
 def _wake_first_in_line(conn: Connection, *, names: Sequence[str]) -> list[int]:

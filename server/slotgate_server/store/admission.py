@@ -100,7 +100,8 @@ class Take:
     # Whether an answer is kept under the request's Idempotency-Key (by a request decided
     # elsewhere while this one waited).
     key_kept: bool = False
-    # Blocking limits that had the slots, but for requests that arrived before this one.
+    # Blocking limits on which requests that arrived before this one hold places in the queue:
+    # it takes none of their slots before those requests are granted or gone.
     queued_on: list[str] = field(default_factory=list)
 
 
@@ -366,7 +367,7 @@ def _outcome(rows: Sequence[Row], *, granted: bool, fencing_token: int | None) -
         expired_on=[row["id"] for row in rows if row["expired_holders"]],
         fencing_token=None,
         key_kept=any(row["key_kept"] for row in rows),
-        queued_on=[row["name"] for row in rows if row["fits"] and row["queued_ahead"]],
+        queued_on=[row["name"] for row in rows if row["queued_ahead"]],
     )
 
 
