@@ -231,8 +231,8 @@ def readable_validation(detail: str) -> tuple[str, str | None]:
         message, field = message[: suffix.start()], suffix["path"].split(".", 1)[0]
     if " does not match '^[^/%&<>" in message:
         message = f"{_short(message.split(' does not match ', 1)[0])} is not a valid limit name: {_NAME_RULE}"
-    elif " does not match '^[0-9a-fA-F]{8}-" in message:
-        message = f"{_short(message.split(' does not match ', 1)[0])} is not a lease id: {_LEASE_ID_RULE}"
+    elif message.endswith(" is not a 'uuid'"):
+        message = f"{_short(message.removesuffix(' is not a ' + repr('uuid')))} is not a lease id: {_LEASE_ID_RULE}"
     elif " should not be valid under {'exclusiveMinimum'" in message:
         message = f"{message.split(' should not be valid', 1)[0]} is not a slot decay rate: {_DECAY_RULE}"
     return (f"{message} (field '{field}')" if field else message), field
