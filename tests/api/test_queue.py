@@ -64,16 +64,25 @@ def served_in_turn(client: httpx.Client, first: RawRequest, *, then: RawRequest)
     assert then.status(within=PROMPTLY) == 201
 
 
+def in_line(
+    server: LiveServer, client: httpx.Client, name: str, *, limit: int, waiting: list[int]
+) -> tuple[list[dict[str, object]], list[RawRequest]]:
+    """A limit whose `limit` slots are held, and waiters for `waiting` slots each, queued in
+    that order (each holds its place before the next comes)."""
+    create(client, name, limit=limit)
+    holders = [acquire(client, name).json() for _ in range(limit)]
+    places = served_places(server)
+    waiters = []
+    for count, slots in enumerate(waiting, 1):
+        waiters.append(wait_for(server, name, slots=slots))
+        eventually(lambda count=count: served_places(server) == places + count, what=f"waiter {count} holds a place")
+    return holders, waiters
+
+
 def test_a_heavy_waiter_is_not_overtaken_by_lighter_ones_behind_it(
     server: LiveServer, client: httpx.Client, name: str
 ) -> None:
-    create(client, name, limit=5)
-    holders = [acquire(client, name).json() for _ in range(5)]
-    places = served_places(server)
-    heavy = wait_for(server, name, slots=5)
-    eventually(lambda: served_places(server) == places + 1, what="the heavy waiter holds a place")
-    light = wait_for(server, name, slots=1)
-    eventually(lambda: served_places(server) == places + 2, what="the light waiter holds a place")
+    holders, (heavy, light) = in_line(server, client, name, limit=5, waiting=[5, 1])
 
     for holder in holders:  # each freed slot would fit the light waiter at once
         release(client, holder)
@@ -181,13 +190,8 @@ def test_a_repeat_on_another_replica_keeps_the_place(two_replicas: list[LiveServ
 def test_a_waiter_woken_for_slots_that_are_for_one_ahead_passes_the_wake_on(
     server: LiveServer, client: httpx.Client, name: str
 ) -> None:
-    create(client, name, limit=1)
-    holder = acquire(client, name).json()
-    places = served_places(server)
-    first = wait_for(server, name)
-    eventually(lambda: served_places(server) == places + 1, what="the first waiter holds a place")
-    second = wait_for(server, name)  # the last to wait: the first woken when a slot is freed
-    eventually(lambda: served_places(server) == places + 2, what="the second waiter holds a place")
+    (holder,), (first, second) = in_line(server, client, name, limit=1, waiting=[1, 1])
+    # The second, the last to wait, is the first woken when the slot is freed.
     release(client, holder)
     served_in_turn(client, first, then=second)
 
@@ -195,13 +199,7 @@ def test_a_waiter_woken_for_slots_that_are_for_one_ahead_passes_the_wake_on(
 def test_a_freed_slot_goes_to_the_first_in_line_even_if_a_heavier_waiter_behind_it_asked_last(
     server: LiveServer, client: httpx.Client, name: str
 ) -> None:
-    create(client, name, limit=3)
-    holders = [acquire(client, name).json() for _ in range(3)]
-    places = served_places(server)
-    light = wait_for(server, name, slots=1)
-    eventually(lambda: served_places(server) == places + 1, what="the light waiter holds a place")
-    heavy = wait_for(server, name, slots=3)
-    eventually(lambda: served_places(server) == places + 2, what="the heavy waiter holds a place")
+    holders, (light, heavy) = in_line(server, client, name, limit=3, waiting=[1, 3])
     release(client, holders[0])  # fits the light waiter, not the heavy one behind it
     status, granted = light.answer(within=PROMPTLY)
     assert status == 201, granted

@@ -42,17 +42,19 @@ _ANNOUNCE = text(f"SELECT pg_notify('{CHANNEL}', :payload)")
 
 def announce(conn: Connection, *, names: Sequence[str], slots: int | None) -> None:
     """Tell every process, when the caller's transaction commits."""
-    if conn.dialect.name != "postgresql":
-        return
-    conn.execute(_ANNOUNCE, {"payload": json.dumps({"names": list(names), "slots": slots})})
+    _notify(conn, {"names": list(names), "slots": slots})
 
 
 def first_in_line(conn: Connection, *, places: Sequence[int]) -> None:
     """Tell every process that the requests in `places` came first in line, when the caller's
     transaction commits."""
-    if conn.dialect.name != "postgresql" or not places:
-        return
-    conn.execute(_ANNOUNCE, {"payload": json.dumps({"names": [], "slots": None, "places": list(places)})})
+    if places:
+        _notify(conn, {"names": [], "slots": None, "places": list(places)})
+
+
+def _notify(conn: Connection, message: dict[str, object]) -> None:
+    if conn.dialect.name == "postgresql":  # SQLite serves one process, which wakes its own
+        conn.execute(_ANNOUNCE, {"payload": json.dumps(message)})
 
 
 def parse(payload: str) -> Freed | None:
