@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import enum
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from starlette.types import Receive
 
@@ -56,6 +56,9 @@ class SlotsFreed:
         # Plain counts: a waiter comes and goes on every acquire of a busy limit, and
         # Counter's update and subtract cost several times a dictionary's own operations.
         self._for_release: dict[str, int] = {}
+        # Per limit, how many times its freed slots were told here: a waiter that looked before
+        # the latest telling, and waits only after it, is woken at once (`freed_since`).
+        self._freeings: dict[str, int] = {}
         # The bells of the places in the shared queue that requests in this process hold.
         self._bells: dict[int, _Bell] = {}
 
@@ -72,11 +75,14 @@ class SlotsFreed:
         for_release: bool = False,
         departure: Departure | None = None,
         place: int | None = None,
+        freed_since: Mapping[str, int] | None = None,
     ) -> Woken:
         """Until slots of one of `names` are freed, `timeout` passes, the client of the request
         departs, or the request's `place` in the queue (held: `hold_place`) comes first in
         line, whichever is first; which it was. `ahead`: at the front of the queues (a request
-        that waited before). `for_release`: nothing but freed slots can let it in."""
+        that waited before). `for_release`: nothing but freed slots can let it in.
+        `freed_since`: the `freeings` it saw when it last looked; slots freed since then wake it
+        at once."""
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[Woken] = loop.create_future()
         # The timeout wakes the waiter as a wake-up would (cheaper than asyncio.wait_for, which
@@ -84,6 +90,8 @@ class SlotsFreed:
         timer = loop.call_later(timeout, _wake, woken, Woken.TIMEOUT)
         if departure is not None:
             departure.on_departure(woken)
+        if freed_since is not None and any(self._freeings.get(name, 0) != freed_since.get(name, 0) for name in names):
+            _wake(woken, Woken.FREED)
         bell = None if place is None else self._bells.get(place)
         if bell is not None:
             if bell.rung:
@@ -149,8 +157,13 @@ class SlotsFreed:
             if (bell := self._bells.get(place)) is not None:
                 bell.ring()
 
+    def freeings(self, names: Sequence[str]) -> dict[str, int]:
+        """How many times freed slots of each of `names` were told here, for `wait`."""
+        return {name: self._freeings.get(name, 0) for name in names}
+
     def notify(self, name: str, slots: float | None = None) -> None:
         """Slots of `name` were freed: wake that many waiters (all of them when None)."""
+        self._freeings[name] = self._freeings.get(name, 0) + 1
         queue = self._queues.get(name)
         budget = float("inf") if slots is None else max(1.0, slots)
         while queue and budget > 0:

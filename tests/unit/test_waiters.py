@@ -122,3 +122,16 @@ def test_a_wait_says_what_ended_it() -> None:
         return [await by_slots, await freed.wait(["db"], 0.01)]
 
     assert asyncio.run(scenario()) == [Woken.FREED, Woken.TIMEOUT]
+
+
+def test_slots_freed_while_a_waiter_looked_wake_it_when_it_waits() -> None:
+    async def scenario() -> list[Woken]:
+        freed = SlotsFreed()
+        looked = freed.freeings(["db", "api"])
+        freed.notify("db", 1)  # between its look and its wait: no one is in the queue yet
+        first = await asyncio.wait_for(freed.wait(["db"], LONG, freed_since=looked), timeout=5)
+        second = await freed.wait(["db"], 0.01, freed_since=freed.freeings(["db"]))
+        other = await freed.wait(["api"], 0.01, freed_since=looked)  # only "db" was freed
+        return [first, second, other]
+
+    assert asyncio.run(scenario()) == [Woken.FREED, Woken.TIMEOUT, Woken.TIMEOUT]

@@ -176,6 +176,7 @@ async def _attempts(server: ServerState, wanted: Wanted, queued: QueuePlace) -> 
             woken = await server.freed.wait(names, timeout=timeout, for_release=True, departure=departure)
     while True:
         _withdraw_if_departed(departure)
+        freed_before = server.freed.freeings(names)  # slots freed while it looks wake it after
         now = clock.now()
         attempt = await admission_store.run_take(
             server.db,
@@ -244,6 +245,7 @@ async def _attempts(server: ServerState, wanted: Wanted, queued: QueuePlace) -> 
                 for_release=not drains,
                 departure=departure,
                 place=None if queued.place is None else queued.place.position,
+                freed_since=freed_before,
             )
 
 
